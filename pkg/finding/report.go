@@ -1,0 +1,98 @@
+package finding
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Problem is something that went wrong, or is worth knowing, while reading
+// the inputs: a file that is not valid YAML, a document that is not a
+// Kubernetes object. Line is 1-based, zero when unknown.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	l := Location{File: p.File, Line: p.Line}
+	return l.String() + ": " + p.Message
+}
+
+// Report is the result of one scan.
+type Report struct {
+	// Targets are the inputs as the user named them.
+	Targets []string `json:"targets"`
+	// Files and Objects count what was read.
+	Files   int `json:"files"`
+	Objects int `json:"objects"`
+	// Findings are sorted by Sort.
+	Findings []Finding `json:"findings"`
+	// Errors are inputs that could not be read or parsed: the scan is
+	// incomplete when there are any.
+	Errors []Problem `json:"errors"`
+	// Notes are inputs that were skipped on purpose, such as YAML that is
+	// not a Kubernetes object.
+	Notes []Problem `json:"notes"`
+	// Rules holds the metadata of every check that ran, sorted by ID.
+	Rules []*Rule `json:"-"`
+}
+
+// Counts returns the number of findings per severity.
+func (r *Report) Counts() map[Severity]int {
+	c := make(map[Severity]int, 5)
+	for i := range r.Findings {
+		c[r.Findings[i].Severity()]++
+	}
+	return c
+}
+
+// Filter keeps only findings at or above min.
+func (r *Report) Filter(min Severity) {
+	r.Findings = slices.DeleteFunc(r.Findings, func(f Finding) bool { return f.Severity() < min })
+}
+
+// HighestSeverity returns the highest severity among the findings, or
+// Unknown when there are none.
+func (r *Report) HighestSeverity() Severity {
+	max := Unknown
+	for i := range r.Findings {
+		max = maxSeverity(max, r.Findings[i].Severity())
+	}
+	return max
+}
+
+func maxSeverity(a, b Severity) Severity {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Sort orders findings by file, line, column, check ID and path, problems by
+// file and line, so that output does not depend on scan concurrency.
+func (r *Report) Sort() {
+	slices.SortStableFunc(r.Findings, Compare)
+	sortProblems(r.Errors)
+	sortProblems(r.Notes)
+	slices.SortFunc(r.Rules, func(a, b *Rule) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// Compare orders two findings by location, then check ID, then field path,
+// then message.
+func Compare(a, b Finding) int {
+	return cmp.Or(
+		cmp.Compare(a.Location.File, b.Location.File),
+		cmp.Compare(a.Location.Line, b.Location.Line),
+		cmp.Compare(a.Location.Column, b.Location.Column),
+		cmp.Compare(a.CheckID(), b.CheckID()),
+		cmp.Compare(a.Location.Path, b.Location.Path),
+		cmp.Compare(a.Message, b.Message),
+	)
+}
+
+func sortProblems(p []Problem) {
+	slices.SortStableFunc(p, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Message, b.Message))
+	})
+}
