@@ -1,0 +1,168 @@
+package manifest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+)
+
+// Stdin is the input name that reads standard input.
+const Stdin = "-"
+
+// StdinName is how standard input is named in findings.
+const StdinName = "<stdin>"
+
+// DefaultMaxFileSize bounds how much of one file is read.
+const DefaultMaxFileSize = 64 << 20
+
+// Input is one file to scan.
+type Input struct {
+	// Name is the path shown to the user (slash-separated).
+	Name string
+	// path is where to read it; empty for stdin.
+	path string
+}
+
+// DiscoverOptions tunes Discover.
+type DiscoverOptions struct {
+	// Skip holds glob patterns (path.Match syntax) matched against each
+	// file's or directory's slash path and base name.
+	Skip []string
+}
+
+// skippedDirs are never descended into: they hold no manifests, only noise.
+var skippedDirs = []string{".git", ".hg", ".svn", "node_modules"}
+
+// IsManifestName reports whether a file found while walking a directory is
+// read as a manifest.
+func IsManifestName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// Discover expands the user's targets into files: directories are walked
+// recursively for *.yaml, *.yml and *.json; files named explicitly are read
+// whatever their extension; "-" is standard input. Targets that do not
+// exist are errors. The files are returned in a stable order.
+func Discover(ctx context.Context, targets []string, opts DiscoverOptions) ([]Input, []finding.Problem) {
+	var (
+		inputs []Input
+		errs   []finding.Problem
+		seen   = map[string]bool{}
+	)
+	add := func(in Input) {
+		if !seen[in.Name] {
+			seen[in.Name] = true
+			inputs = append(inputs, in)
+		}
+	}
+	for _, t := range targets {
+		if t == Stdin {
+			add(Input{Name: StdinName})
+			continue
+		}
+		fi, err := os.Stat(t)
+		if err != nil {
+			errs = append(errs, finding.Problem{File: filepath.ToSlash(t), Message: describe(err)})
+			continue
+		}
+		if !fi.IsDir() {
+			add(Input{Name: filepath.ToSlash(t), path: t})
+			continue
+		}
+		var found []Input
+		err = filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			slash := filepath.ToSlash(p)
+			if err != nil {
+				errs = append(errs, finding.Problem{File: slash, Message: describe(err)})
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if p != t && skipped(slash, d, opts.Skip) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() && IsManifestName(p) {
+				found = append(found, Input{Name: slash, path: p})
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ctx.Err()) {
+			errs = append(errs, finding.Problem{File: filepath.ToSlash(t), Message: describe(err)})
+		}
+		slices.SortFunc(found, func(a, b Input) int { return strings.Compare(a.Name, b.Name) })
+		for _, in := range found {
+			add(in)
+		}
+	}
+	return inputs, errs
+}
+
+func skipped(slash string, d fs.DirEntry, patterns []string) bool {
+	if d.IsDir() && slices.Contains(skippedDirs, d.Name()) {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, slash); ok {
+			return true
+		}
+		if ok, _ := path.Match(p, d.Name()); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Read returns the content of an input, refusing files larger than max
+// bytes.
+func Read(in Input, stdin io.Reader, max int64) ([]byte, error) {
+	var r io.Reader = stdin
+	if in.path != "" {
+		f, err := os.Open(in.path)
+		if err != nil {
+			return nil, errors.New(describe(err))
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Size() > max {
+			return nil, fmt.Errorf("file is %d bytes, over the %d byte limit (--max-file-size): skipped", fi.Size(), max)
+		}
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, errors.New(describe(err))
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("input is over the %d byte limit (--max-file-size): skipped", max)
+	}
+	return data, nil
+}
+
+// describe drops the path from an *fs.PathError: the problem already names
+// the file.
+func describe(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,273 @@
+package manifest
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+)
+
+// Result is what one manifest file yields.
+type Result struct {
+	Objects []*Object
+	// Errors are documents that could not be read: the scan of this file is
+	// incomplete.
+	Errors []finding.Problem
+	// Notes are documents skipped on purpose (not Kubernetes objects) and
+	// oddities that do not stop the scan (duplicate keys).
+	Notes []finding.Problem
+}
+
+func (r *Result) errorf(file string, line int, format string, args ...any) {
+	r.Errors = append(r.Errors, finding.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *Result) notef(file string, line int, format string, args ...any) {
+	r.Notes = append(r.Notes, finding.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// Parse reads every document of a manifest file. A bad document is reported
+// in Result.Errors with its line and does not stop the documents after it.
+// Parse never panics on any input.
+func Parse(file string, data []byte) (res Result) {
+	if isBinary(data) {
+		res.notef(file, 0, "binary file, not a manifest: skipped")
+		return res
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	for _, doc := range splitDocuments(data) {
+		parseDocument(file, doc, &res)
+	}
+	return res
+}
+
+type document struct {
+	data []byte
+	line int // 0-based line of data's first line in the file
+}
+
+// splitDocuments cuts a stream at lines that start with "---", as kubectl's
+// YAML reader does. Each chunk keeps its separator line, so yaml.v3 sees an
+// explicit document start and line numbers stay exact after adding the
+// chunk's offset.
+func splitDocuments(data []byte) []document {
+	var docs []document
+	start, startLine, line := 0, 0, 0
+	for i := 0; i < len(data); {
+		end := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = i + end + 1
+		}
+		if i > start && isSeparator(data[i:next]) {
+			docs = append(docs, document{data[start:i], startLine})
+			start, startLine = i, line
+		}
+		line++
+		i = next
+	}
+	if start < len(data) {
+		docs = append(docs, document{data[start:], startLine})
+	}
+	return docs
+}
+
+func isSeparator(l []byte) bool {
+	if !bytes.HasPrefix(l, []byte("---")) {
+		return false
+	}
+	return len(l) == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\n' || l[3] == '\r'
+}
+
+var errLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+func parseDocument(file string, doc document, res *Result) {
+	var root yaml.Node
+	err := safeUnmarshal(doc.data, &root)
+	if err != nil {
+		line, msg := errorLine(doc.data, err)
+		res.errorf(file, doc.line+line, "invalid YAML: %s", msg)
+		return
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return // empty document: comments only, or a trailing separator
+	}
+	node := root.Content[0]
+	d := &decoder{}
+	v, err := d.value(node, 0)
+	if err != nil {
+		line, msg := doc.line+node.Line, err.Error()
+		if le, ok := err.(*lineError); ok {
+			line, msg = doc.line+le.line, le.msg
+		}
+		res.errorf(file, line, "%s", msg)
+		return
+	}
+	for _, w := range d.warnings {
+		res.notef(file, doc.line+w.line, "%s", w.msg)
+	}
+	addObject(file, node, v, doc.line, res)
+}
+
+// addObject records v as an object, expanding kind: List.
+func addObject(file string, node *yaml.Node, v any, lineOffset int, res *Result) {
+	line := lineOffset + node.Line
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v != nil {
+			res.notef(file, line, "not a Kubernetes object (a YAML %s, not a mapping): skipped", kindName(node))
+		}
+		return
+	}
+	apiVersion, _ := m["apiVersion"].(string)
+	kind, _ := m["kind"].(string)
+	if apiVersion == "" || kind == "" {
+		res.notef(file, line, "not a Kubernetes object (no apiVersion or kind): skipped")
+		return
+	}
+	if items, isList := m["items"].([]any); isList && strings.HasSuffix(kind, "List") {
+		seq := mappingValue(node, "items")
+		for i, it := range items {
+			if seq == nil || i >= len(seq.Content) {
+				break
+			}
+			addObject(file, resolveAlias(seq.Content[i]), it, lineOffset, res)
+		}
+		return
+	}
+	if md, ok := m["metadata"]; ok && md != nil {
+		if _, isMap := md.(map[string]any); !isMap {
+			res.errorf(file, line, "%s: metadata is not a mapping", kind)
+			return
+		}
+	}
+	res.Objects = append(res.Objects, &Object{
+		File: file, Line: line, Column: node.Column, Data: m, root: node, lineOffset: lineOffset,
+	})
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if keyString(n.Content[i]) == key {
+			return resolveAlias(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "scalar"
+	}
+	return "value"
+}
+
+// safeUnmarshal turns a panic inside the YAML parser into an error: one
+// hostile file must not take the whole scan down.
+func safeUnmarshal(data []byte, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: parser failed: %v", r)
+		}
+	}()
+	return yaml.Unmarshal(data, n)
+}
+
+// errorLine finds the line of a syntax error. yaml.v3 reports the line of
+// the enclosing context, often one off; the first line-prefix of the document
+// that fails with the same message ends on the line at fault. Only broken
+// documents pay for this search.
+func errorLine(data []byte, err error) (int, string) {
+	msg, reported := splitYAMLError(err)
+	ends := []int{}
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	failsSame := func(k int) bool { // k lines
+		var n yaml.Node
+		err := safeUnmarshal(data[:ends[k-1]], &n)
+		if err == nil {
+			return false
+		}
+		m, _ := splitYAMLError(err)
+		return m == msg
+	}
+	lo, hi := 1, len(ends)
+	if !failsSame(hi) {
+		if reported == 0 {
+			reported = firstContentLine(data)
+		}
+		return reported, msg
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if failsSame(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo, msg
+}
+
+func splitYAMLError(err error) (msg string, line int) {
+	msg = err.Error()
+	if m := errLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return msg[len(m[0]):], line
+	}
+	return strings.TrimPrefix(msg, "yaml: "), 0
+}
+
+// firstContentLine is the 1-based line of the first line that is neither
+// blank, a comment nor a separator: where an error without a line most
+// likely is.
+func firstContentLine(data []byte) int {
+	line := 1
+	for len(data) > 0 {
+		l := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' && !isSeparator(l) {
+			return line
+		}
+		line++
+	}
+	return 1
+}
+
+// isBinary reports whether data looks like a binary file: a NUL byte or
+// invalid UTF-8 in its first 8 KiB.
+func isBinary(data []byte) bool {
+	head := data
+	if len(head) > 8192 {
+		head = head[:8192]
+		// Do not cut a multi-byte rune in half.
+		for i := 0; i < 3 && len(head) > 0 && !utf8.Valid(head); i++ {
+			head = head[:len(head)-1]
+		}
+	}
+	return bytes.IndexByte(head, 0) >= 0 || !utf8.Valid(head)
+}
