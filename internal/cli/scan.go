@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/misconfig"
+	"github.com/mamori-dev/mamori/pkg/report"
+)
+
+// outputFlags are shared by every command that writes a report.
+type outputFlags struct {
+	format   string
+	output   string
+	severity []string
+	exitCode int
+	failOn   string
+	color    string
+}
+
+func (o *outputFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.format, "format", "f", "table", "output format: table, json, sarif or junit")
+	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
+	f.StringSliceVarP(&o.severity, "severity", "s", nil, "report only these severities (comma-separated, e.g. CRITICAL,HIGH)")
+	f.IntVar(&o.exitCode, "exit-code", ExitFindings, "exit code when findings reach --fail-on (0 never fails on findings)")
+	f.StringVar(&o.failOn, "fail-on", "LOW", "lowest severity that fails the scan with --exit-code")
+	f.StringVar(&o.color, "color", "auto", "colour in table output: auto (only on a terminal, unless NO_COLOR is set), always or never")
+}
+
+type scanConfigFlags struct {
+	out         outputFlags
+	pssLevel    string
+	pssVersion  string
+	skip        []string
+	maxFileSize int64
+	workers     int
+}
+
+func newScan(stdio IO) *cobra.Command {
+	scan := &cobra.Command{Use: "scan", Short: "Scan inputs for security problems"}
+	var fl scanConfigFlags
+	config := &cobra.Command{
+		Use:   "config PATH...",
+		Short: "Scan Kubernetes manifests (YAML/JSON files and directories, - for stdin) for misconfigurations",
+		Example: `  mamori scan config examples/
+  kubectl get deploy -A -o yaml | mamori scan config -
+  mamori scan config --format sarif --output mamori.sarif k8s/
+  mamori scan config --severity CRITICAL,HIGH --fail-on HIGH deploy/`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScanConfig(cmd, stdio, &fl, args)
+		},
+	}
+	fl.out.register(config)
+	f := config.Flags()
+	f.StringVar(&fl.pssLevel, "pss-level", "restricted", "Pod Security Standards level: baseline or restricted")
+	f.StringVar(&fl.pssVersion, "pss-version", "latest", "Pod Security Standards version: latest or a Kubernetes minor version such as v1.31")
+	f.StringSliceVar(&fl.skip, "skip", nil, "glob of files or directories not to scan (matched against the path and the base name; repeatable)")
+	f.Int64Var(&fl.maxFileSize, "max-file-size", 64<<20, "largest file to read, in bytes")
+	f.IntVar(&fl.workers, "workers", 0, "files scanned in parallel (0: one per CPU)")
+	scan.AddCommand(config)
+	return scan
+}
+
+func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []string) error {
+	format, err := report.ParseFormat(fl.out.format)
+	if err != nil {
+		return err
+	}
+	show, err := parseSeverities(fl.out.severity)
+	if err != nil {
+		return err
+	}
+	failOn, err := finding.ParseSeverity(fl.out.failOn)
+	if err != nil {
+		return fmt.Errorf("--fail-on: %w", err)
+	}
+	scanner, err := misconfig.New(misconfig.Options{
+		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
+		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In,
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := scanner.Scan(cmd.Context(), args)
+	if err != nil {
+		return err
+	}
+	if show != nil {
+		kept := rep.Findings[:0]
+		for _, f := range rep.Findings {
+			if show[f.Severity()] {
+				kept = append(kept, f)
+			}
+		}
+		rep.Findings = kept
+	}
+	if err := writeReport(stdio, &fl.out, format, rep, "scan config"); err != nil {
+		return err
+	}
+	if format != report.Table || fl.out.output != "" {
+		// The table ends with the summary already; other formats get it on stderr.
+		fmt.Fprintln(stdio.Err, report.Summary(rep))
+	}
+	for _, p := range rep.Errors {
+		if format != report.Table || fl.out.output != "" {
+			fmt.Fprintln(stdio.Err, "error:", p.String())
+		}
+	}
+	switch {
+	case len(rep.Errors) > 0:
+		return &exitError{ExitError}
+	case fl.out.exitCode != 0 && rep.HighestSeverity() >= failOn:
+		return &exitError{fl.out.exitCode}
+	}
+	return nil
+}
+
+func parseSeverities(list []string) (map[finding.Severity]bool, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	show := map[finding.Severity]bool{}
+	for _, s := range list {
+		sev, err := finding.ParseSeverity(s)
+		if err != nil {
+			return nil, fmt.Errorf("--severity: %w", err)
+		}
+		show[sev] = true
+	}
+	return show, nil
+}
+
+func writeReport(stdio IO, o *outputFlags, format report.Format, rep *finding.Report, command string) error {
+	var w io.Writer = stdio.Out
+	tty := stdio.OutIsTTY
+	if o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer f.Close()
+		w, tty = f, false
+	}
+	color := false
+	switch strings.ToLower(o.color) {
+	case "always":
+		color = true
+	case "never":
+	case "auto":
+		color = tty && (stdio.Environment == nil || stdio.Environment("NO_COLOR") == "")
+	default:
+		return fmt.Errorf("--color %q: want auto, always or never", o.color)
+	}
+	if err := report.Write(w, format, rep, report.Options{Color: color, ToolVersion: Version, Command: command}); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if f, ok := w.(*os.File); ok && o.output != "" {
+		return f.Close()
+	}
+	return nil
+}

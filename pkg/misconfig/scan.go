@@ -1,0 +1,255 @@
+package misconfig
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/pod-security-admission/api"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/source/manifest"
+)
+
+// Options configure a Scanner.
+type Options struct {
+	// PSSLevel is baseline or restricted (the default).
+	PSSLevel string
+	// PSSVersion is the PSS version, e.g. v1.31 or latest (the default).
+	PSSVersion string
+	// Workers bounds how many files are read and checked at once; zero
+	// means GOMAXPROCS.
+	Workers int
+	// MaxFileSize bounds each file; zero means manifest.DefaultMaxFileSize.
+	MaxFileSize int64
+	// Skip holds glob patterns of files and directories not to read.
+	Skip []string
+	// Stdin is read for the target "-".
+	Stdin io.Reader
+}
+
+// Scanner checks Kubernetes manifests.
+type Scanner struct {
+	opts   Options
+	pss    *pssEvaluator
+	checks []check
+}
+
+// New returns a Scanner with every built-in check.
+func New(opts Options) (*Scanner, error) {
+	if opts.PSSLevel == "" {
+		opts.PSSLevel = string(api.LevelRestricted)
+	}
+	if opts.PSSVersion == "" {
+		opts.PSSVersion = "latest"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = manifest.DefaultMaxFileSize
+	}
+	level, err := api.ParseLevel(opts.PSSLevel)
+	if err != nil || level == api.LevelPrivileged {
+		return nil, fmt.Errorf("--pss-level %q: want baseline or restricted", opts.PSSLevel)
+	}
+	v := opts.PSSVersion
+	if v != "latest" && !strings.HasPrefix(v, "v") {
+		v = "v" + v
+	}
+	version, err := api.ParseVersion(v)
+	if err != nil {
+		return nil, fmt.Errorf("--pss-version %q: want latest or a Kubernetes minor version such as v1.31", opts.PSSVersion)
+	}
+	pss, err := newPSSEvaluator(level, version)
+	if err != nil {
+		return nil, err
+	}
+	return &Scanner{opts: opts, pss: pss, checks: hygieneChecks()}, nil
+}
+
+// Rules returns the metadata of every check this scanner runs, sorted by ID.
+func (s *Scanner) Rules() []*finding.Rule {
+	rules := make([]*finding.Rule, 0, len(s.pss.checks)+len(s.checks))
+	for _, c := range s.pss.checks {
+		rules = append(rules, c.rule)
+	}
+	for _, c := range s.checks {
+		rules = append(rules, c.rule)
+	}
+	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
+	return rules
+}
+
+// Catalogue returns every built-in check at the default settings.
+func Catalogue() []*finding.Rule {
+	s, err := New(Options{})
+	if err != nil {
+		panic(err) // the defaults are constants
+	}
+	return s.Rules()
+}
+
+// FileResult is what scanning one file yields.
+type FileResult struct {
+	Objects  int
+	Findings []finding.Finding
+	Errors   []finding.Problem
+	Notes    []finding.Problem
+	saChecks []saCheck
+	accounts []serviceAccount
+}
+
+type serviceAccount struct {
+	namespace, name string
+	automount       *bool
+}
+
+// Scan reads the targets (files, directories, "-" for stdin) and checks
+// every object. Input problems are reported in the report, never returned:
+// one bad file does not hide the others. The error is for cancellation.
+func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, error) {
+	inputs, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip})
+	results := make([]FileResult, len(inputs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.opts.Workers, max(len(inputs), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				in := inputs[i]
+				data, err := manifest.Read(in, s.opts.Stdin, s.opts.MaxFileSize)
+				if err != nil {
+					results[i].Errors = []finding.Problem{{File: in.Name, Message: err.Error()}}
+					continue
+				}
+				results[i] = s.ScanFile(in.Name, data)
+			}
+		}()
+	}
+feed:
+	for i := range inputs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
+	rep.Findings, rep.Errors, rep.Notes = []finding.Finding{}, append([]finding.Problem{}, rep.Errors...), []finding.Problem{}
+	for i := range results {
+		r := &results[i]
+		rep.Objects += r.Objects
+		rep.Findings = append(rep.Findings, r.Findings...)
+		rep.Errors = append(rep.Errors, r.Errors...)
+		rep.Notes = append(rep.Notes, r.Notes...)
+	}
+	rep.Findings = append(rep.Findings, resolveServiceAccounts(results)...)
+	rep.Sort()
+	return rep, nil
+}
+
+// ScanFile checks the objects of one manifest file. The result's
+// ServiceAccount-dependent findings are settled by Scan.
+func (s *Scanner) ScanFile(name string, data []byte) FileResult {
+	parsed := manifest.Parse(name, data)
+	fr := FileResult{Objects: len(parsed.Objects), Errors: parsed.Errors, Notes: parsed.Notes}
+	for _, o := range parsed.Objects {
+		em := s.checkObject(o, &fr)
+		fr.Findings = append(fr.Findings, em.findings...)
+		fr.saChecks = append(fr.saChecks, em.saChecks...)
+	}
+	return fr
+}
+
+func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
+	em := newEmitter(o)
+	if o.Group() == "" && o.Kind() == "ServiceAccount" {
+		sa := serviceAccount{namespace: o.Namespace(), name: o.Name()}
+		if b, ok := o.Data["automountServiceAccountToken"].(bool); ok {
+			sa.automount = &b
+		}
+		fr.accounts = append(fr.accounts, sa)
+	}
+	if !builtinGroups[o.Group()] {
+		fr.Notes = append(fr.Notes, finding.Problem{File: o.File, Line: o.Line,
+			Message: fmt.Sprintf("custom resource %s %s: no built-in checks apply", o.APIVersion(), o.Kind())})
+	}
+	for _, c := range s.checks {
+		if c.object != nil {
+			em.cur = c.rule
+			c.object(o, em)
+		}
+	}
+	p, err := podOf(o)
+	if err != nil {
+		loc := o.Location(strings.SplitN(err.Error(), ":", 2)[0])
+		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: loc.Line,
+			Message: fmt.Sprintf("%s %s: pod template not checked: %v", o.Kind(), o.Name(), err)})
+		return em
+	}
+	if p == nil {
+		return em
+	}
+	s.pss.evaluate(p, em)
+	for _, c := range s.checks {
+		if c.pod != nil {
+			em.cur = c.rule
+			c.pod(p, em)
+		}
+	}
+	return em
+}
+
+// resolveServiceAccounts turns the automount checks into findings, except
+// where a scanned ServiceAccount with that name disables automounting. A
+// ServiceAccount without a namespace matches pods in any namespace: both
+// get theirs from the same `kubectl apply -n`.
+func resolveServiceAccounts(results []FileResult) []finding.Finding {
+	accounts := map[[2]string]*bool{}
+	for _, r := range results {
+		for _, a := range r.accounts {
+			accounts[[2]string{a.namespace, a.name}] = a.automount
+		}
+	}
+	disabled := func(ns, name string) bool {
+		for _, key := range [][2]string{{ns, name}, {"", name}} {
+			if a, ok := accounts[key]; ok {
+				return a != nil && !*a
+			}
+		}
+		return false
+	}
+	var out []finding.Finding
+	for _, r := range results {
+		for _, c := range r.saChecks {
+			if disabled(c.namespace, c.name) {
+				continue
+			}
+			out = append(out, c.finding)
+		}
+	}
+	return out
+}
+
+// builtinGroups are the API groups Kubernetes itself serves: anything else
+// is a custom resource.
+var builtinGroups = map[string]bool{
+	"": true, "apps": true, "batch": true, "autoscaling": true, "policy": true, "extensions": true,
+	"rbac.authorization.k8s.io": true, "networking.k8s.io": true, "storage.k8s.io": true,
+	"apiextensions.k8s.io": true, "admissionregistration.k8s.io": true, "scheduling.k8s.io": true,
+	"coordination.k8s.io": true, "discovery.k8s.io": true, "certificates.k8s.io": true, "node.k8s.io": true,
+	"events.k8s.io": true, "flowcontrol.apiserver.k8s.io": true, "resource.k8s.io": true,
+	"apiregistration.k8s.io": true, "authentication.k8s.io": true, "authorization.k8s.io": true,
+	"storagemigration.k8s.io": true, "internal.apiserver.k8s.io": true,
+}
