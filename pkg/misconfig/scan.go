@@ -85,13 +85,25 @@ func (s *Scanner) Rules() []*finding.Rule {
 	return rules
 }
 
-// Catalogue returns every built-in check at the default settings.
+// Catalogue returns every built-in check: those of both PSS levels (a
+// restricted check replaces some baseline ones) and the hygiene checks.
 func Catalogue() []*finding.Rule {
-	s, err := New(Options{})
-	if err != nil {
-		panic(err) // the defaults are constants
+	var rules []*finding.Rule
+	seen := map[string]bool{}
+	for _, level := range []string{"restricted", "baseline"} {
+		s, err := New(Options{PSSLevel: level})
+		if err != nil {
+			panic(err) // the options are constants
+		}
+		for _, r := range s.Rules() {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				rules = append(rules, r)
+			}
+		}
 	}
-	return s.Rules()
+	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
+	return rules
 }
 
 // FileResult is what scanning one file yields.

@@ -136,6 +136,9 @@ func skipped(slash string, d fs.DirEntry, patterns []string) bool {
 // bytes.
 func Read(in Input, stdin io.Reader, max int64) ([]byte, error) {
 	var r io.Reader = stdin
+	if in.path == "" && stdin == nil {
+		return nil, errors.New("standard input is not available")
+	}
 	if in.path != "" {
 		f, err := os.Open(in.path)
 		if err != nil {

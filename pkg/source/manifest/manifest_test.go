@@ -222,6 +222,9 @@ func TestReadLimit(t *testing.T) {
 	if _, err := Read(Input{Name: "big.yaml", path: p}, nil, 99); err == nil || !strings.Contains(err.Error(), "--max-file-size") {
 		t.Errorf("Read over limit: err = %v", err)
 	}
+	if _, err := Read(Input{Name: "<stdin>"}, nil, 99); err == nil {
+		t.Error("Read stdin without a reader: no error")
+	}
 	if _, err := Read(Input{Name: "<stdin>"}, strings.NewReader(strings.Repeat("a", 100)), 99); err == nil {
 		t.Error("Read stdin over limit: no error")
 	}
