@@ -71,7 +71,7 @@ type checkCase struct {
 	// present is set when the reported field exists in the fail manifest
 	// (the finding must then point exactly at it).
 	present bool
-	pass  []string
+	pass    []string
 }
 
 func checkCases() []checkCase {
