@@ -1,0 +1,25 @@
+# Developer entry points. `make test` is what CI runs (see .ci/run).
+GO ?= go
+
+.PHONY: test demo bench fuzz docs
+
+# The whole test suite: formatting, vet, tests with the race detector.
+test:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# Scan the bundled examples (no network, no cluster).
+demo:
+	$(GO) run ./cmd/mamori scan config examples/
+
+# The scan benchmark: 10,000 workloads in 1,000 files.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/misconfig/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/source/manifest/
+
+# Regenerate docs/checks.md from the catalogue.
+docs:
+	$(GO) run ./cmd/mamori checks list --format markdown > docs/checks.md

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, IO{In: strings.NewReader(stdin), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"clean", []string{"scan", "config", "testdata/clean.yaml"}, ExitClean},
+		{"findings", []string{"scan", "config", "testdata/medium.yaml"}, ExitFindings},
+		{"custom exit code", []string{"scan", "config", "--exit-code", "7", "testdata/medium.yaml"}, 7},
+		{"exit code 0 disables the gate", []string{"scan", "config", "--exit-code", "0", "testdata/medium.yaml"}, ExitClean},
+		{"below the gate", []string{"scan", "config", "--fail-on", "HIGH", "testdata/medium.yaml"}, ExitClean},
+		{"at the gate", []string{"scan", "config", "--fail-on", "medium", "testdata/medium.yaml"}, ExitFindings},
+		{"severity filter hides all", []string{"scan", "config", "--severity", "CRITICAL,HIGH", "testdata/medium.yaml"}, ExitClean},
+		{"broken input fails the scan", []string{"scan", "config", "testdata/broken.yaml", "testdata/clean.yaml"}, ExitError},
+		{"missing path", []string{"scan", "config", "testdata/nope.yaml"}, ExitError},
+		{"bad format", []string{"scan", "config", "-f", "xml", "testdata/clean.yaml"}, ExitError},
+		{"bad severity", []string{"scan", "config", "--severity", "URGENT", "testdata/clean.yaml"}, ExitError},
+		{"bad pss level", []string{"scan", "config", "--pss-level", "privileged", "testdata/clean.yaml"}, ExitError},
+		{"no args", []string{"scan", "config"}, ExitError},
+		{"unknown command", []string{"frobnicate"}, ExitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, out, errs := run(t, "", tt.args...); code != tt.want {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.want, out, errs)
+			}
+		})
+	}
+}
+
+func TestBrokenFileDoesNotHideOthers(t *testing.T) {
+	code, out, _ := run(t, "", "scan", "config", "-f", "json", "testdata/broken.yaml", "testdata/medium.yaml")
+	if code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	var rep struct {
+		Findings []struct{ CheckID string }
+		Errors   []struct {
+			File    string
+			Line    int
+			Message string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) == 0 {
+		t.Error("findings of the good file are missing")
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].File != "testdata/broken.yaml" || rep.Errors[0].Line != 3 {
+		t.Errorf("errors = %+v, want one at testdata/broken.yaml:3", rep.Errors)
+	}
+}
+
+func TestStdinAndOutputFile(t *testing.T) {
+	data, err := os.ReadFile("testdata/medium.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(t.TempDir(), "r.sarif")
+	code, stdout, stderr := run(t, string(data), "scan", "config", "-f", "sarif", "-o", outFile, "-")
+	if code != ExitFindings {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout not empty with --output: %q", stdout)
+	}
+	if !strings.Contains(stderr, "1 finding (") {
+		t.Errorf("summary missing on stderr: %q", stderr)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sarif struct {
+		Version string
+		Runs    []struct {
+			Results []struct {
+				RuleID    string
+				Locations []struct {
+					PhysicalLocation *struct{} `json:"physicalLocation"`
+					LogicalLocations []struct {
+						FullyQualifiedName string
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &sarif); err != nil {
+		t.Fatal(err)
+	}
+	if sarif.Version != "2.1.0" || len(sarif.Runs) != 1 || len(sarif.Runs[0].Results) == 0 {
+		t.Fatalf("unexpected SARIF: %s", b)
+	}
+	if r := sarif.Runs[0].Results[0]; r.RuleID != "k8s-readonly-root-filesystem" {
+		t.Errorf("first result = %s", r.RuleID)
+	}
+}
+
+func TestTableNoColorWhenNotTTY(t *testing.T) {
+	_, out, _ := run(t, "", "scan", "config", "testdata/medium.yaml")
+	if strings.Contains(out, "\x1b[") {
+		t.Error("colour escape codes in non-TTY output")
+	}
+	if !strings.Contains(out, "Pod shop/p") || !strings.Contains(out, "k8s-readonly-root-filesystem") {
+		t.Errorf("table output:\n%s", out)
+	}
+	_, out, _ = run(t, "", "scan", "config", "--color", "always", "testdata/medium.yaml")
+	if !strings.Contains(out, "\x1b[") {
+		t.Error("--color always gave no colour")
+	}
+}
+
+func TestVersionAndChecks(t *testing.T) {
+	if code, out, _ := run(t, "", "version"); code != 0 || !strings.HasPrefix(out, "mamori ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, out, _ := run(t, "", "checks", "list", "-f", "json")
+	var rules []map[string]any
+	if err := json.Unmarshal([]byte(out), &rules); err != nil || code != 0 || len(rules) < 30 {
+		t.Fatalf("checks list json: code %d, %d rules, %v", code, len(rules), err)
+	}
+	for _, f := range []string{"table", "markdown"} {
+		if code, out, _ := run(t, "", "checks", "list", "-f", f); code != 0 || !strings.Contains(out, "pss-privileged") {
+			t.Errorf("checks list -f %s: %d\n%s", f, code, out)
+		}
+	}
+}
+
+// TestChecksDocUpToDate keeps docs/checks.md in step with the catalogue.
+func TestChecksDocUpToDate(t *testing.T) {
+	_, out, _ := run(t, "", "checks", "list", "-f", "markdown")
+	doc, err := os.ReadFile("../../docs/checks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != out {
+		t.Error("docs/checks.md is stale: run `make docs`")
+	}
+}
