@@ -105,25 +105,32 @@ func (e *pssEvaluator) evaluate(p *pod, em *emitter) {
 func (e *pssEvaluator) attribute(p *pod, c *pssCheck, full policy.CheckResult, em *emitter) {
 	bare := *p.spec
 	bare.InitContainers, bare.Containers, bare.EphemeralContainers = nil, nil, nil
-	podOnly := c.fn(p.meta, &bare)
+	// One scratch spec for every variant: the checks only read it.
+	scratch := new(corev1.PodSpec)
+	run := func(edit func(*corev1.PodSpec)) policy.CheckResult {
+		*scratch = bare
+		if edit != nil {
+			edit(scratch)
+		}
+		return c.fn(p.meta, scratch)
+	}
+	podOnly := run(nil)
 	emitted := false
 	if !podOnly.Allowed {
-		noVolumes := bare
-		noVolumes.Volumes = nil
-		base := c.fn(p.meta, &noVolumes)
+		base := run(func(s *corev1.PodSpec) { s.Volumes = nil })
 		perVolume := false
 		if base.Allowed {
 			for i := range bare.Volumes {
-				one := noVolumes
-				one.Volumes = bare.Volumes[i : i+1]
-				if r := c.fn(p.meta, &one); !r.Allowed {
-					path := fmt.Sprintf("%s.volumes[%d]", p.specPath, i)
-					if bare.Volumes[i].HostPath != nil {
-						path += ".hostPath.path"
-					}
-					em.add(c.rule, path, pssMessage(r))
-					perVolume = true
+				r := run(func(s *corev1.PodSpec) { s.Volumes = bare.Volumes[i : i+1] })
+				if r.Allowed {
+					continue
 				}
+				path := fmt.Sprintf("%s.volumes[%d]", p.specPath, i)
+				if bare.Volumes[i].HostPath != nil {
+					path += ".hostPath.path"
+				}
+				em.add(c.rule, path, pssMessage(r))
+				perVolume = true
 			}
 		}
 		if !perVolume {
@@ -132,16 +139,16 @@ func (e *pssEvaluator) attribute(p *pod, c *pssCheck, full policy.CheckResult, e
 		emitted = true
 	}
 	for _, ref := range p.containers() {
-		one := bare
-		switch ref.field {
-		case "initContainers":
-			one.InitContainers = p.spec.InitContainers[ref.index : ref.index+1]
-		case "containers":
-			one.Containers = p.spec.Containers[ref.index : ref.index+1]
-		default:
-			one.EphemeralContainers = p.spec.EphemeralContainers[ref.index : ref.index+1]
-		}
-		r := c.fn(p.meta, &one)
+		r := run(func(s *corev1.PodSpec) {
+			switch ref.field {
+			case "initContainers":
+				s.InitContainers = p.spec.InitContainers[ref.index : ref.index+1]
+			case "containers":
+				s.Containers = p.spec.Containers[ref.index : ref.index+1]
+			default:
+				s.EphemeralContainers = p.spec.EphemeralContainers[ref.index : ref.index+1]
+			}
+		})
 		if r.Allowed || (!podOnly.Allowed && r.ForbiddenDetail == podOnly.ForbiddenDetail) {
 			continue
 		}

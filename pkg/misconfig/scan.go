@@ -158,7 +158,11 @@ feed:
 		return nil, err
 	}
 	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
-	rep.Findings, rep.Errors, rep.Notes = []finding.Finding{}, append([]finding.Problem{}, rep.Errors...), []finding.Problem{}
+	total := 0
+	for i := range results {
+		total += len(results[i].Findings) + len(results[i].saChecks)
+	}
+	rep.Findings, rep.Errors, rep.Notes = make([]finding.Finding, 0, total), append([]finding.Problem{}, rep.Errors...), []finding.Problem{}
 	for i := range results {
 		r := &results[i]
 		rep.Objects += r.Objects

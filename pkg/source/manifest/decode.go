@@ -69,7 +69,7 @@ func (d *decoder) value(n *yaml.Node, depth int) (any, error) {
 		return out, nil
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
-		if err := d.mapping(n, out, depth, map[string]int{}); err != nil {
+		if err := d.mapping(n, out, depth); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -81,7 +81,7 @@ func (d *decoder) value(n *yaml.Node, depth int) (any, error) {
 
 // mapping fills out from n; merge keys (<<) fill only keys not set
 // explicitly, as YAML 1.1 prescribes.
-func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int, seen map[string]int) error {
+func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int) error {
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -93,15 +93,22 @@ func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int, seen map[
 			return errAt(k.Line, "mapping key is not a scalar")
 		}
 		key := keyString(k)
-		if first, dup := seen[key]; dup {
-			d.warnings = append(d.warnings, problemAt{k.Line, fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, first)})
+		if _, dup := out[key]; dup {
+			d.warnings = append(d.warnings, problemAt{k.Line, fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, firstKeyLine(n, key))})
 		}
-		seen[key] = k.Line
 		val, err := d.value(v, depth+1)
 		if err != nil {
 			return err
 		}
 		out[key] = val
+	}
+	if len(merges) == 0 {
+		return nil
+	}
+	// Keys set explicitly win over merged ones, whatever the order.
+	explicit := make(map[string]bool, len(out))
+	for k := range out {
+		explicit[k] = true
 	}
 	for _, m := range merges {
 		m = resolveAlias(m)
@@ -115,11 +122,11 @@ func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int, seen map[
 				return errAt(s.Line, "merge key value is not a mapping")
 			}
 			tmp := map[string]any{}
-			if err := d.mapping(s, tmp, depth+1, map[string]int{}); err != nil {
+			if err := d.mapping(s, tmp, depth+1); err != nil {
 				return err
 			}
 			for k, v := range tmp {
-				if _, ok := seen[k]; !ok {
+				if _, ok := explicit[k]; !ok {
 					out[k] = v
 				}
 			}
@@ -132,6 +139,16 @@ func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int, seen map[
 // JSON: non-string keys become their JSON text (an unquoted `on:` key is
 // "true").
 func keyString(k *yaml.Node) string {
+	if k.Style == 0 && k.Value != "" {
+		// Most keys are plain words that resolve to themselves: skip the
+		// resolver (and its allocations) unless the first byte could start
+		// a number, null or boolean.
+		switch c := k.Value[0]; {
+		case c >= 'a' && c <= 'z' && !strings.ContainsRune("ynoft", rune(c)),
+			c >= 'A' && c <= 'Z' && !strings.ContainsRune("YNOFT", rune(c)):
+			return k.Value
+		}
+	}
 	switch v := scalar(k).(type) {
 	case string:
 		return v
@@ -201,4 +218,13 @@ func resolvePlain(s string) any {
 		}
 	}
 	return s
+}
+
+func firstKeyLine(n *yaml.Node, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Kind == yaml.ScalarNode && keyString(n.Content[i]) == key {
+			return n.Content[i].Line
+		}
+	}
+	return 0
 }

@@ -65,12 +65,16 @@ func (o *Object) Resource() finding.Resource {
 func (o *Object) Locate(path string) (line, col int, exact bool) {
 	n := o.root
 	line, col = n.Line, n.Column
-	segs, err := ParsePath(path)
-	if err != nil {
-		return line + o.lineOffset, col, false
-	}
 	exact = true
-	for _, s := range segs {
+	for rest := path; rest != ""; {
+		s, r, err := nextSegment(rest)
+		if err != nil {
+			return o.root.Line + o.lineOffset, o.root.Column, false
+		}
+		rest = r
+		if s.Key == "" && s.Index < 0 {
+			continue
+		}
 		n = resolveAlias(n)
 		var next, at *yaml.Node
 		switch {
@@ -80,7 +84,7 @@ func (o *Object) Locate(path string) (line, col int, exact bool) {
 					at, next = n.Content[i], n.Content[i+1]
 				}
 			}
-		case s.Key == "" && n.Kind == yaml.SequenceNode && s.Index >= 0 && s.Index < len(n.Content):
+		case s.Key == "" && n.Kind == yaml.SequenceNode && s.Index < len(n.Content):
 			next = n.Content[s.Index]
 			at = next
 		}
@@ -118,42 +122,49 @@ type Segment struct {
 // metadata.annotations['a.b/c'] into segments.
 func ParsePath(p string) ([]Segment, error) {
 	var segs []Segment
-	for i := 0; i < len(p); {
-		switch p[i] {
-		case '.':
-			i++
-		case '[':
-			end := strings.IndexByte(p[i:], ']')
-			if end < 0 {
-				return nil, errBadPath(p)
-			}
-			inner := p[i+1 : i+end]
-			if len(inner) >= 2 && inner[0] == '\'' {
-				// Quoted keys may contain ']', so find the closing quote.
-				q := strings.Index(p[i+2:], "']")
-				if q < 0 {
-					return nil, errBadPath(p)
-				}
-				segs = append(segs, Segment{Key: p[i+2 : i+2+q], Index: -1})
-				i += q + 4
-				continue
-			}
-			n, err := strconv.Atoi(inner)
-			if err != nil || n < 0 {
-				return nil, errBadPath(p)
-			}
-			segs = append(segs, Segment{Index: n})
-			i += end + 1
-		default:
-			end := strings.IndexAny(p[i:], ".[")
-			if end < 0 {
-				end = len(p) - i
-			}
-			segs = append(segs, Segment{Key: p[i : i+end], Index: -1})
-			i += end
+	for p != "" {
+		s, rest, err := nextSegment(p)
+		if err != nil {
+			return nil, err
 		}
+		if s.Key != "" || s.Index >= 0 {
+			segs = append(segs, s)
+		}
+		p = rest
 	}
 	return segs, nil
+}
+
+// nextSegment reads the first segment of a path. A leading dot yields an
+// empty segment (Key "" and Index -1) that callers skip.
+func nextSegment(p string) (Segment, string, error) {
+	switch p[0] {
+	case '.':
+		return Segment{Index: -1}, p[1:], nil
+	case '[':
+		if len(p) >= 3 && p[1] == '\'' {
+			// Quoted keys may contain ']', so find the closing quote.
+			q := strings.Index(p[2:], "']")
+			if q < 0 {
+				return Segment{}, "", errBadPath(p)
+			}
+			return Segment{Key: p[2 : 2+q], Index: -1}, p[q+4:], nil
+		}
+		end := strings.IndexByte(p, ']')
+		if end < 0 {
+			return Segment{}, "", errBadPath(p)
+		}
+		n, err := strconv.Atoi(p[1:end])
+		if err != nil || n < 0 {
+			return Segment{}, "", errBadPath(p)
+		}
+		return Segment{Index: n}, p[end+1:], nil
+	}
+	end := strings.IndexAny(p, ".[")
+	if end < 0 {
+		end = len(p)
+	}
+	return Segment{Key: p[:end], Index: -1}, p[end:], nil
 }
 
 type pathError string

@@ -88,8 +88,7 @@ func isSeparator(l []byte) bool {
 var errLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 func parseDocument(file string, doc document, res *Result) {
-	var root yaml.Node
-	err := safeUnmarshal(doc.data, &root)
+	root, err := parseYAML(doc.data)
 	if err != nil {
 		line, msg := errorLine(doc.data, err)
 		res.errorf(file, doc.line+line, "invalid YAML: %s", msg)
@@ -113,6 +112,19 @@ func parseDocument(file string, doc document, res *Result) {
 		res.notef(file, doc.line+w.line, "%s", w.msg)
 	}
 	addObject(file, node, v, doc.line, res)
+}
+
+// parseYAML parses one document: by the fast path when it can, by yaml.v3
+// otherwise.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	if n, err := fastParse(data); err == nil {
+		return n, nil
+	}
+	var root yaml.Node
+	if err := safeUnmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	return &root, nil
 }
 
 // addObject records v as an object, expanding kind: List.
