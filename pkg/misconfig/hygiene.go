@@ -163,7 +163,13 @@ func probeCheck(id, title, field, desc string) check {
 // containers are added by operators at run time, not shipped in manifests.
 func regular(p *pod) []containerRef {
 	refs := p.containers()
-	return slices.DeleteFunc(refs, func(r containerRef) bool { return r.field == "ephemeralContainers" })
+	// Ephemeral containers come last: cut them off without copying.
+	for i, r := range refs {
+		if r.field == "ephemeralContainers" {
+			return refs[:i]
+		}
+	}
+	return refs
 }
 
 func readOnlyRootFS(p *pod, em *emitter) {

@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -39,6 +38,7 @@ type pod struct {
 	metaPath, specPath string
 	// batch is true for Jobs and CronJobs, whose pods run to completion.
 	batch bool
+	refs  []containerRef // built once by containers
 }
 
 // podOf returns the pod template of a workload object, nil if the object has
@@ -57,8 +57,8 @@ func podOf(o *manifest.Object) (*pod, error) {
 	if m, err := lookupMap(o.Data, metaPath); err != nil {
 		return nil, err
 	} else if m != nil {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, p.meta); err != nil {
-			return nil, fmt.Errorf("%s: %v", metaPath, err)
+		if err := decodeInto(m, p.meta, metaPath); err != nil {
+			return nil, err
 		}
 	}
 	m, err := lookupMap(o.Data, specPath)
@@ -68,8 +68,8 @@ func podOf(o *manifest.Object) (*pod, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%s: missing pod spec", specPath)
 	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, p.spec); err != nil {
-		return nil, fmt.Errorf("%s: %v", specPath, err)
+	if err := decodeInto(m, p.spec, specPath); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -133,7 +133,12 @@ func (r containerRef) sidecar() bool {
 }
 
 // containers lists every container of the pod: init, regular, ephemeral.
+// Every check walks them, so the list is built once; callers must not
+// modify it.
 func (p *pod) containers() []containerRef {
+	if p.refs != nil {
+		return p.refs
+	}
 	refs := make([]containerRef, 0, len(p.spec.InitContainers)+len(p.spec.Containers)+len(p.spec.EphemeralContainers))
 	for i := range p.spec.InitContainers {
 		refs = append(refs, containerRef{&p.spec.InitContainers[i], fmt.Sprintf("%s.initContainers[%d]", p.specPath, i), "initContainers", i})
@@ -145,5 +150,6 @@ func (p *pod) containers() []containerRef {
 		c := corev1.Container(p.spec.EphemeralContainers[i].EphemeralContainerCommon)
 		refs = append(refs, containerRef{&c, fmt.Sprintf("%s.ephemeralContainers[%d]", p.specPath, i), "ephemeralContainers", i})
 	}
+	p.refs = refs
 	return refs
 }

@@ -566,7 +566,10 @@ func printable(data []byte) bool {
 		if r == utf8.RuneError && size <= 1 {
 			return false
 		}
-		if r >= 0x80 && !(r == 0x85 || r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF || r >= 0x10000 && r <= 0x10FFFF) {
+		if r == 0x85 || r == 0x2028 || r == 0x2029 {
+			return false // line breaks to yaml.v3
+		}
+		if r >= 0x80 && !(r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF || r >= 0x10000 && r <= 0x10FFFF) {
 			return false
 		}
 		data = data[size:]
