@@ -152,31 +152,36 @@ type Finding struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// MarshalJSON flattens the rule metadata into the finding so that each JSON
-// finding stands on its own.
-func (f Finding) MarshalJSON() ([]byte, error) {
-	type flat struct {
-		CheckID     string    `json:"checkID"`
-		Title       string    `json:"title"`
-		Severity    Severity  `json:"severity"`
-		Message     string    `json:"message"`
-		Remediation string    `json:"remediation,omitempty"`
-		References  []string  `json:"references,omitempty"`
-		Controls    []Control `json:"controls,omitempty"`
-		Resource    Resource  `json:"resource"`
-		Location    Location  `json:"location"`
-		Fingerprint string    `json:"fingerprint"`
-	}
+// JSON is the JSON form of a finding: the rule's metadata flattened in, so
+// that each finding stands on its own. See docs/json-format.md.
+type JSON struct {
+	CheckID     string    `json:"checkID"`
+	Title       string    `json:"title"`
+	Severity    Severity  `json:"severity"`
+	Message     string    `json:"message"`
+	Remediation string    `json:"remediation,omitempty"`
+	References  []string  `json:"references,omitempty"`
+	Controls    []Control `json:"controls,omitempty"`
+	Resource    Resource  `json:"resource"`
+	Location    Location  `json:"location"`
+	Fingerprint string    `json:"fingerprint"`
+}
+
+// JSON returns the finding's JSON form.
+func (f *Finding) JSON() JSON {
 	r := f.Rule
 	if r == nil {
 		r = &Rule{}
 	}
-	return json.Marshal(flat{
+	return JSON{
 		CheckID: r.ID, Title: r.Title, Severity: r.Severity, Message: f.Message,
 		Remediation: r.Remediation, References: r.References, Controls: r.Controls,
 		Resource: f.Resource, Location: f.Location, Fingerprint: f.Fingerprint,
-	})
+	}
 }
+
+// MarshalJSON encodes the finding's JSON form.
+func (f Finding) MarshalJSON() ([]byte, error) { return json.Marshal(f.JSON()) }
 
 // Severity is the finding's severity, that of its rule.
 func (f *Finding) Severity() Severity {

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
@@ -11,15 +14,13 @@ import (
 // docs/json-format.md. It is bumped on every incompatible change.
 const JSONSchemaVersion = 1
 
-type jsonReport struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	Tool          jsonTool          `json:"tool"`
-	Command       string            `json:"command"`
-	Targets       []string          `json:"targets"`
-	Summary       jsonSummary       `json:"summary"`
-	Findings      []finding.Finding `json:"findings"`
-	Errors        []finding.Problem `json:"errors"`
-	Notes         []finding.Problem `json:"notes"`
+// jsonHead is the report without its lists, which are streamed after it.
+type jsonHead struct {
+	SchemaVersion int         `json:"schemaVersion"`
+	Tool          jsonTool    `json:"tool"`
+	Command       string      `json:"command"`
+	Targets       []string    `json:"targets"`
+	Summary       jsonSummary `json:"summary"`
 }
 
 type jsonTool struct {
@@ -50,9 +51,11 @@ type jsonBySeverity struct {
 }
 
 // writeJSON writes the canonical JSON stream, see docs/json-format.md.
+// Findings are encoded one at a time, so memory does not grow with the
+// size of the output.
 func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 	c := r.Counts()
-	out := jsonReport{
+	head, err := json.MarshalIndent(jsonHead{
 		SchemaVersion: JSONSchemaVersion,
 		Tool:          jsonTool{Name: toolName, Version: opts.ToolVersion},
 		Command:       opts.Command,
@@ -72,13 +75,55 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 			Errors: len(r.Errors),
 			Notes:  len(r.Notes),
 		},
-		Findings: withFingerprints(r.Findings),
-		Errors:   nonNil(r.Errors),
-		Notes:    nonNil(r.Notes),
+	}, "", "  ")
+	if err != nil {
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(bytes.TrimSuffix(head, []byte("\n}")))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("    ", "  ")
+	list := func(name string, n int, item func(i int) any) error {
+		fmt.Fprintf(bw, ",\n  %q: ", name)
+		if n == 0 {
+			bw.WriteString("[]")
+			return nil
+		}
+		bw.WriteString("[\n")
+		for i := range n {
+			buf.Reset()
+			if err := enc.Encode(item(i)); err != nil {
+				return err
+			}
+			bw.WriteString("    ")
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			if i < n-1 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
+		}
+		bw.WriteString("  ]")
+		return nil
+	}
+	fs := r.Findings
+	if err := list("findings", len(fs), func(i int) any {
+		j := fs[i].JSON()
+		if j.Fingerprint == "" {
+			j.Fingerprint = fingerprint(&fs[i])
+		}
+		return j
+	}); err != nil {
+		return err
+	}
+	if err := list("errors", len(r.Errors), func(i int) any { return r.Errors[i] }); err != nil {
+		return err
+	}
+	if err := list("notes", len(r.Notes), func(i int) any { return r.Notes[i] }); err != nil {
+		return err
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // nonNil turns a nil slice into an empty one, so that it encodes as [] and
@@ -88,20 +133,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// withFingerprints returns the findings with every empty fingerprint
-// computed, copying the slice only when one is missing.
-func withFingerprints(fs []finding.Finding) []finding.Finding {
-	for i := range fs {
-		if fs[i].Fingerprint == "" {
-			out := make([]finding.Finding, len(fs))
-			copy(out, fs)
-			for j := range out {
-				out[j].Fingerprint = fingerprint(&out[j])
-			}
-			return out
-		}
-	}
-	return nonNil(fs)
 }

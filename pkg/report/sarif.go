@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"path"
@@ -140,8 +143,7 @@ func writeSARIF(w io.Writer, r *finding.Report, opts Options) error {
 		driverRules[i] = toSARIFRule(rule)
 	}
 
-	results := make([]sarifResult, 0, len(r.Findings))
-	for i := range r.Findings {
+	result := func(i int) sarifResult {
 		f := &r.Findings[i]
 		rule := ruleOf(f)
 		loc := sarifLocation{
@@ -151,14 +153,14 @@ func writeSARIF(w io.Writer, r *finding.Report, opts Options) error {
 				Kind:               "object",
 			}},
 		}
-		results = append(results, sarifResult{
+		return sarifResult{
 			RuleID:              rule.ID,
 			RuleIndex:           ruleIndex[rule.ID],
 			Level:               sarifLevel(rule.Severity),
 			Message:             sarifText{Text: f.Message + " (" + f.Resource.String() + ")"},
 			Locations:           []sarifLocation{loc},
 			PartialFingerprints: map[string]string{sarifFingerprintKey: fingerprint(f)},
-		})
+		}
 	}
 
 	inv := sarifInvocation{ExecutionSuccessful: len(r.Errors) == 0}
@@ -184,14 +186,49 @@ func writeSARIF(w io.Writer, r *finding.Report, opts Options) error {
 				Rules:          driverRules,
 			}},
 			Invocations: []sarifInvocation{inv},
-			Results:     results,
+			Results:     []sarifResult{},
 		}},
 	}
-	enc := json.NewEncoder(w)
+	var head bytes.Buffer
+	enc := json.NewEncoder(&head)
 	enc.SetIndent("", "  ")
 	// Keep the Markdown help readable: <url> rather than \u003curl\u003e.
 	enc.SetEscapeHTML(false)
-	return enc.Encode(log)
+	if err := enc.Encode(log); err != nil {
+		return err
+	}
+	// Stream the results into the empty list the log was encoded with, so
+	// memory does not grow with the number of findings. Inside JSON strings
+	// quotes are escaped, so the marker is found only where the list is.
+	marker := []byte(`"results": []`)
+	at := bytes.LastIndex(head.Bytes(), marker)
+	if at < 0 {
+		return fmt.Errorf("sarif: results list not found")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head.Bytes()[:at+len(marker)-1])
+	if len(r.Findings) > 0 {
+		var buf bytes.Buffer
+		item := json.NewEncoder(&buf)
+		item.SetIndent("        ", "  ")
+		item.SetEscapeHTML(false)
+		bw.WriteString("\n")
+		for i := range r.Findings {
+			buf.Reset()
+			if err := item.Encode(result(i)); err != nil {
+				return err
+			}
+			bw.WriteString("        ")
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			if i < len(r.Findings)-1 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
+		}
+		bw.WriteString("      ")
+	}
+	bw.Write(head.Bytes()[at+len(marker)-1:])
+	return bw.Flush()
 }
 
 // sarifRules returns the rules the run declares: r.Rules, or the distinct
