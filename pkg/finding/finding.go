@@ -152,19 +152,17 @@ type Finding struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// JSON is the JSON form of a finding: the rule's metadata flattened in, so
-// that each finding stands on its own. See docs/json-format.md.
+// JSON is the JSON form of a finding. The check's own metadata
+// (description, remediation, references, controls) is written once per
+// check beside the findings, not repeated in each. See docs/json-format.md.
 type JSON struct {
-	CheckID     string    `json:"checkID"`
-	Title       string    `json:"title"`
-	Severity    Severity  `json:"severity"`
-	Message     string    `json:"message"`
-	Remediation string    `json:"remediation,omitempty"`
-	References  []string  `json:"references,omitempty"`
-	Controls    []Control `json:"controls,omitempty"`
-	Resource    Resource  `json:"resource"`
-	Location    Location  `json:"location"`
-	Fingerprint string    `json:"fingerprint"`
+	CheckID     string   `json:"checkID"`
+	Title       string   `json:"title"`
+	Severity    Severity `json:"severity"`
+	Message     string   `json:"message"`
+	Resource    Resource `json:"resource"`
+	Location    Location `json:"location"`
+	Fingerprint string   `json:"fingerprint"`
 }
 
 // JSON returns the finding's JSON form.
@@ -175,7 +173,6 @@ func (f *Finding) JSON() JSON {
 	}
 	return JSON{
 		CheckID: r.ID, Title: r.Title, Severity: r.Severity, Message: f.Message,
-		Remediation: r.Remediation, References: r.References, Controls: r.Controls,
 		Resource: f.Resource, Location: f.Location, Fingerprint: f.Fingerprint,
 	}
 }

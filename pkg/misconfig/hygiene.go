@@ -356,19 +356,22 @@ var (
 	// Names that mention a secret but hold something else: where it is,
 	// what it is called, how long it lives.
 	notSecretName  = regexp.MustCompile(`(?i)(_(file|path|dir|url|uri|endpoint|host|port|name|ref|ttl|expiry|expiration|length|len|size|type|id|enabled|header|env|key_id|mode|timeout|version|location|secret_name)$)`)
+	// secretPatterns are known credential formats. Each has literal hints,
+	// one of which must occur before the regexp is worth running.
 	secretPatterns = []struct {
-		what string
-		re   *regexp.Regexp
+		what  string
+		hints []string
+		re    *regexp.Regexp
 	}{
-		{"an AWS access key ID", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-		{"a GitHub token", regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`)},
-		{"a GitLab token", regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
-		{"a Slack token", regexp.MustCompile(`\bxox[baprs]-[A-Za-z0-9-]{10,}`)},
-		{"a private key", regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)},
-		{"a Stripe live key", regexp.MustCompile(`\b[sr]k_live_[0-9a-zA-Z]{20,}`)},
-		{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
-		{"a JSON Web Token", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
-		{"a URL with a password", regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`)},
+		{"an AWS access key ID", []string{"AKIA", "ASIA"}, regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
+		{"a GitHub token", []string{"gh"}, regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`)},
+		{"a GitLab token", []string{"glpat-"}, regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`)},
+		{"a Slack token", []string{"xox"}, regexp.MustCompile(`\bxox[baprs]-[A-Za-z0-9-]{10,}`)},
+		{"a private key", []string{"PRIVATE KEY"}, regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)},
+		{"a Stripe live key", []string{"k_live_"}, regexp.MustCompile(`\b[sr]k_live_[0-9a-zA-Z]{20,}`)},
+		{"a Google API key", []string{"AIza"}, regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
+		{"a JSON Web Token", []string{"eyJ"}, regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}`)},
+		{"a URL with a password", []string{"://"}, regexp.MustCompile(`[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`)},
 	}
 	placeholder = regexp.MustCompile(`^(\$\(.*\)|\$\{.*\}|\{\{.*\}\}|<.*>|true|false|yes|no|none|null|[0-9]{1,6})$`)
 )

@@ -158,9 +158,10 @@ feed:
 		return nil, err
 	}
 	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
+	resolveServiceAccounts(results)
 	total := 0
 	for i := range results {
-		total += len(results[i].Findings) + len(results[i].saChecks)
+		total += len(results[i].Findings)
 	}
 	rep.Findings, rep.Errors, rep.Notes = make([]finding.Finding, 0, total), append([]finding.Problem{}, rep.Errors...), []finding.Problem{}
 	for i := range results {
@@ -170,7 +171,6 @@ feed:
 		rep.Errors = append(rep.Errors, r.Errors...)
 		rep.Notes = append(rep.Notes, r.Notes...)
 	}
-	rep.Findings = append(rep.Findings, resolveServiceAccounts(results)...)
 	rep.Sort()
 	return rep, nil
 }
@@ -185,6 +185,9 @@ func (s *Scanner) ScanFile(name string, data []byte) FileResult {
 		fr.Findings = append(fr.Findings, em.findings...)
 		fr.saChecks = append(fr.saChecks, em.saChecks...)
 	}
+	// Sorting here spreads the work over the workers; Scan then only
+	// concatenates.
+	slices.SortFunc(fr.Findings, finding.Compare)
 	return fr
 }
 
@@ -227,11 +230,11 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	return em
 }
 
-// resolveServiceAccounts turns the automount checks into findings, except
-// where a scanned ServiceAccount with that name disables automounting. A
-// ServiceAccount without a namespace matches pods in any namespace: both
-// get theirs from the same `kubectl apply -n`.
-func resolveServiceAccounts(results []FileResult) []finding.Finding {
+// resolveServiceAccounts adds the automount findings to their files'
+// results, except where a scanned ServiceAccount with that name disables
+// automounting. A ServiceAccount without a namespace matches pods in any
+// namespace: both get theirs from the same `kubectl apply -n`.
+func resolveServiceAccounts(results []FileResult) {
 	accounts := map[[2]string]*bool{}
 	for _, r := range results {
 		for _, a := range r.accounts {
@@ -246,16 +249,19 @@ func resolveServiceAccounts(results []FileResult) []finding.Finding {
 		}
 		return false
 	}
-	var out []finding.Finding
-	for _, r := range results {
+	for i := range results {
+		r := &results[i]
+		added := false
 		for _, c := range r.saChecks {
-			if disabled(c.namespace, c.name) {
-				continue
+			if !disabled(c.namespace, c.name) {
+				r.Findings = append(r.Findings, c.finding)
+				added = true
 			}
-			out = append(out, c.finding)
+		}
+		if added {
+			slices.SortFunc(r.Findings, finding.Compare)
 		}
 	}
-	return out
 }
 
 // builtinGroups are the API groups Kubernetes itself serves: anything else

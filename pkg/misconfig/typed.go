@@ -2,6 +2,7 @@ package misconfig
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -18,7 +19,44 @@ import (
 // Kubernetes value types are parsed directly. Errors name the field path.
 func decodeInto(data map[string]any, dst any, path string) error {
 	v := reflect.ValueOf(dst).Elem()
-	return decodeValue(data, v, path)
+	if err := decodeValue(data, v); err != nil {
+		var de *decodeError
+		if errors.As(err, &de) {
+			return fmt.Errorf("%s%s: %s", path, de.path(), de.msg)
+		}
+		return failf("%v", err)
+	}
+	return nil
+}
+
+// decodeError records where decoding failed. The path is collected while
+// the recursion unwinds, so decoding that succeeds builds no path strings.
+type decodeError struct {
+	segs []string // innermost first
+	msg  string
+}
+
+func (e *decodeError) Error() string { return e.path() + ": " + e.msg }
+
+func (e *decodeError) path() string {
+	var b strings.Builder
+	for i := len(e.segs) - 1; i >= 0; i-- {
+		b.WriteString(e.segs[i])
+	}
+	return b.String()
+}
+
+// within prefixes err's path with seg.
+func within(err error, seg string) error {
+	if de, ok := err.(*decodeError); ok {
+		de.segs = append(de.segs, seg)
+		return de
+	}
+	return &decodeError{segs: []string{seg}, msg: err.Error()}
+}
+
+func failf(format string, args ...any) error {
+	return &decodeError{msg: fmt.Sprintf(format, args...)}
 }
 
 var (
@@ -27,6 +65,19 @@ var (
 	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	fieldTables     sync.Map // reflect.Type -> map[string][]int
 )
+
+var unmarshalers sync.Map // reflect.Type -> bool
+
+// implementsUnmarshaler caches reflect's answer: it is asked for every
+// decoded value.
+func implementsUnmarshaler(t reflect.Type) bool {
+	if v, ok := unmarshalers.Load(t); ok {
+		return v.(bool)
+	}
+	ok := reflect.PointerTo(t).Implements(unmarshalerType)
+	unmarshalers.Store(t, ok)
+	return ok
+}
 
 // fields maps JSON names to field index paths, flattening inline structs.
 func fields(t reflect.Type) map[string][]int {
@@ -66,7 +117,7 @@ func fields(t reflect.Type) map[string][]int {
 	return m
 }
 
-func decodeValue(in any, v reflect.Value, path string) error {
+func decodeValue(in any, v reflect.Value) error {
 	if in == nil {
 		return nil // null leaves the zero value, as encoding/json does
 	}
@@ -77,7 +128,7 @@ func decodeValue(in any, v reflect.Value, path string) error {
 		case string:
 			q, err := resource.ParseQuantity(x)
 			if err != nil {
-				return fmt.Errorf("%s: %v", path, err)
+				return failf("%v", err)
 			}
 			v.Set(reflect.ValueOf(q))
 			return nil
@@ -97,20 +148,20 @@ func decodeValue(in any, v reflect.Value, path string) error {
 			}
 		}
 	}
-	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t.Kind() != reflect.Pointer && implementsUnmarshaler(t) {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return failf("%v", err)
 		}
 		if err := v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(b); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return failf("%v", err)
 		}
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		n := reflect.New(t.Elem())
-		if err := decodeValue(in, n.Elem(), path); err != nil {
+		if err := decodeValue(in, n.Elem()); err != nil {
 			return err
 		}
 		v.Set(n)
@@ -118,7 +169,7 @@ func decodeValue(in any, v reflect.Value, path string) error {
 	case reflect.Struct:
 		m, ok := in.(map[string]any)
 		if !ok {
-			return typeError(path, "an object", in)
+			return typeError("an object", in)
 		}
 		table := fields(t)
 		for k, val := range m {
@@ -126,8 +177,8 @@ func decodeValue(in any, v reflect.Value, path string) error {
 			if !ok {
 				continue // unknown fields are not this decoder's business
 			}
-			if err := decodeValue(val, v.FieldByIndex(idx), path+"."+k); err != nil {
-				return err
+			if err := decodeValue(val, v.FieldByIndex(idx)); err != nil {
+				return within(err, "."+k)
 			}
 		}
 		return nil
@@ -135,18 +186,18 @@ func decodeValue(in any, v reflect.Value, path string) error {
 		if t.Elem().Kind() == reflect.Uint8 {
 			s, ok := in.(string)
 			if !ok {
-				return typeError(path, "a base64 string", in)
+				return typeError("a base64 string", in)
 			}
 			return json.Unmarshal([]byte(`"`+s+`"`), v.Addr().Interface())
 		}
 		l, ok := in.([]any)
 		if !ok {
-			return typeError(path, "a list", in)
+			return typeError("a list", in)
 		}
 		s := reflect.MakeSlice(t, len(l), len(l))
 		for i, e := range l {
-			if err := decodeValue(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			if err := decodeValue(e, s.Index(i)); err != nil {
+				return within(err, fmt.Sprintf("[%d]", i))
 			}
 		}
 		v.Set(s)
@@ -154,13 +205,13 @@ func decodeValue(in any, v reflect.Value, path string) error {
 	case reflect.Map:
 		m, ok := in.(map[string]any)
 		if !ok || t.Key().Kind() != reflect.String {
-			return typeError(path, "an object", in)
+			return typeError("an object", in)
 		}
 		out := reflect.MakeMapWithSize(t, len(m))
 		for k, e := range m {
 			ev := reflect.New(t.Elem()).Elem()
-			if err := decodeValue(e, ev, path+"['"+k+"']"); err != nil {
-				return err
+			if err := decodeValue(e, ev); err != nil {
+				return within(err, "['"+k+"']")
 			}
 			out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
 		}
@@ -169,14 +220,14 @@ func decodeValue(in any, v reflect.Value, path string) error {
 	case reflect.String:
 		s, ok := in.(string)
 		if !ok {
-			return typeError(path, "a string", in)
+			return typeError("a string", in)
 		}
 		v.SetString(s)
 		return nil
 	case reflect.Bool:
 		b, ok := in.(bool)
 		if !ok {
-			return typeError(path, "a boolean", in)
+			return typeError("a boolean", in)
 		}
 		v.SetBool(b)
 		return nil
@@ -187,14 +238,14 @@ func decodeValue(in any, v reflect.Value, path string) error {
 			n = x
 		case float64:
 			if x != math.Trunc(x) {
-				return typeError(path, "an integer", in)
+				return typeError("an integer", in)
 			}
 			n = int64(x)
 		default:
-			return typeError(path, "an integer", in)
+			return typeError("an integer", in)
 		}
 		if v.OverflowInt(n) {
-			return fmt.Errorf("%s: %d overflows %s", path, n, t)
+			return failf("%d overflows %s", n, t)
 		}
 		v.SetInt(n)
 		return nil
@@ -205,17 +256,17 @@ func decodeValue(in any, v reflect.Value, path string) error {
 		case float64:
 			v.SetFloat(x)
 		default:
-			return typeError(path, "a number", in)
+			return typeError("a number", in)
 		}
 		return nil
 	case reflect.Interface:
 		v.Set(reflect.ValueOf(in))
 		return nil
 	}
-	return fmt.Errorf("%s: cannot decode into %s", path, t)
+	return failf("cannot decode into %s", t)
 }
 
-func typeError(path, want string, got any) error {
+func typeError(want string, got any) error {
 	kind := "a value"
 	switch got.(type) {
 	case string:
@@ -229,5 +280,5 @@ func typeError(path, want string, got any) error {
 	case map[string]any:
 		kind = "an object"
 	}
-	return fmt.Errorf("%s: want %s, found %s", path, want, kind)
+	return failf("want %s, found %s", want, kind)
 }

@@ -106,15 +106,31 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 		bw.WriteString("  ]")
 		return nil
 	}
-	fs := r.Findings
-	if err := list("findings", len(fs), func(i int) any {
-		j := fs[i].JSON()
-		if j.Fingerprint == "" {
-			j.Fingerprint = fingerprint(&fs[i])
-		}
-		return j
-	}); err != nil {
+	checks, err := json.MarshalIndent(usedChecks(r), "  ", "  ")
+	if err != nil {
 		return err
+	}
+	bw.WriteString(",\n  \"checks\": ")
+	bw.Write(checks)
+	bw.WriteString(",\n  \"findings\": ")
+	if len(r.Findings) == 0 {
+		bw.WriteString("[]")
+	} else {
+		bw.WriteString("[\n")
+		var b []byte
+		for i := range r.Findings {
+			j := r.Findings[i].JSON()
+			if j.Fingerprint == "" {
+				j.Fingerprint = fingerprint(&r.Findings[i])
+			}
+			b = appendFinding(b[:0], &j)
+			if i < len(r.Findings)-1 {
+				b = append(b, ',')
+			}
+			b = append(b, '\n')
+			bw.Write(b)
+		}
+		bw.WriteString("  ]")
 	}
 	if err := list("errors", len(r.Errors), func(i int) any { return r.Errors[i] }); err != nil {
 		return err
@@ -124,6 +140,29 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 	}
 	bw.WriteString("\n}\n")
 	return bw.Flush()
+}
+
+// jsonCheck is a check's metadata, written once in "checks".
+type jsonCheck struct {
+	Title       string            `json:"title"`
+	Severity    finding.Severity  `json:"severity"`
+	Description string            `json:"description,omitempty"`
+	Remediation string            `json:"remediation,omitempty"`
+	References  []string          `json:"references,omitempty"`
+	Controls    []finding.Control `json:"controls,omitempty"`
+}
+
+// usedChecks returns the metadata of the checks that have findings, keyed
+// by check ID (encoding/json sorts the keys).
+func usedChecks(r *finding.Report) map[string]jsonCheck {
+	out := map[string]jsonCheck{}
+	for i := range r.Findings {
+		rule := ruleOf(&r.Findings[i])
+		if _, ok := out[rule.ID]; !ok {
+			out[rule.ID] = jsonCheck{rule.Title, rule.Severity, rule.Description, rule.Remediation, rule.References, rule.Controls}
+		}
+	}
+	return out
 }
 
 // nonNil turns a nil slice into an empty one, so that it encodes as [] and

@@ -1,9 +1,11 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -34,11 +36,12 @@ func TestJSONShape(t *testing.T) {
 	m := decodeJSON(t, write(t, JSON, r, testOpts))
 
 	wantKeys := map[string][]string{
-		"top":        {"command", "errors", "findings", "notes", "schemaVersion", "summary", "targets", "tool"},
+		"top":        {"checks", "command", "errors", "findings", "notes", "schemaVersion", "summary", "targets", "tool"},
 		"tool":       {"name", "version"},
 		"summary":    {"bySeverity", "errors", "files", "findings", "notes", "objects"},
 		"bySeverity": {"CRITICAL", "HIGH", "INFO", "LOW", "MEDIUM"},
-		"finding":    {"checkID", "controls", "fingerprint", "location", "message", "references", "remediation", "resource", "severity", "title"},
+		"finding":    {"checkID", "fingerprint", "location", "message", "resource", "severity", "title"},
+		"check":      {"controls", "description", "references", "remediation", "severity", "title"},
 		"control":    {"framework", "id", "title"},
 		"resource":   {"apiVersion", "kind", "name", "namespace"},
 		"location":   {"column", "file", "line", "path"},
@@ -57,13 +60,27 @@ func TestJSONShape(t *testing.T) {
 	if full == nil {
 		t.Fatal("privileged finding in examples/worker.yaml missing from JSON")
 	}
+	checks := m["checks"].(map[string]any)
+	check, _ := checks[rulePrivileged.ID].(map[string]any)
+	if check == nil {
+		t.Fatalf("checks lacks %s: %v", rulePrivileged.ID, checks)
+	}
+	// One entry per check that has findings, not per finding.
+	distinct := map[string]bool{}
+	for _, f := range r.Findings {
+		distinct[f.CheckID()] = true
+	}
+	if len(checks) != len(distinct) {
+		t.Errorf("checks has %d entries, want %d", len(checks), len(distinct))
+	}
 	gotKeys := map[string][]string{
 		"top":        keys(t, m),
 		"tool":       keys(t, m["tool"]),
 		"summary":    keys(t, summary),
 		"bySeverity": keys(t, summary["bySeverity"]),
 		"finding":    keys(t, full),
-		"control":    keys(t, full["controls"].([]any)[0]),
+		"check":      keys(t, check),
+		"control":    keys(t, check["controls"].([]any)[0]),
 		"resource":   keys(t, full["resource"]),
 		"location":   keys(t, full["location"]),
 		"problem":    keys(t, m["errors"].([]any)[0]),
@@ -122,5 +139,27 @@ func TestJSONComputesMissingFingerprint(t *testing.T) {
 	}
 	if r.Findings[0].Fingerprint != "" {
 		t.Error("Write modified the report")
+	}
+}
+
+// TestAppendFindingMatchesEncodingJSON pins the hand-written encoder to
+// encoding/json's bytes, including escapes and omitted empty fields.
+func TestAppendFindingMatchesEncodingJSON(t *testing.T) {
+	strs := []string{"", "plain", `q"uote\back`, "<html>&amp;", "tab\tnl\ncr\r\x01\x1f", "é ü 日本", "\u2028\u2029", "bad\xffutf8", "\x7f"}
+	for i, s := range strs {
+		for _, loc := range []finding.Location{{}, {File: s, Line: i + 1, Column: i, Path: s}, {Path: "p"}} {
+			j := finding.JSON{CheckID: s, Title: "t" + s, Severity: finding.Severity(i % 6), Message: s,
+				Resource: finding.Resource{APIVersion: s, Name: "n"}, Location: loc, Fingerprint: s}
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetIndent("    ", "  ")
+			if err := enc.Encode(j); err != nil {
+				t.Fatal(err)
+			}
+			want := "    " + strings.TrimSuffix(buf.String(), "\n")
+			if got := string(appendFinding(nil, &j)); got != want {
+				t.Errorf("appendFinding(%q):\ngot  %s\nwant %s", s, got, want)
+			}
+		}
 	}
 }

@@ -38,28 +38,28 @@ type problemAt struct {
 	msg  string
 }
 
-func (d *decoder) value(n *yaml.Node, depth int) (any, error) {
+func (d *decoder) value(n *node, depth int) (any, error) {
 	d.values++
 	if d.values > maxValues {
-		return nil, errAt(n.Line, "document expands to more than %d values (alias bomb?)", maxValues)
+		return nil, errAt(int(n.line), "document expands to more than %d values (alias bomb?)", maxValues)
 	}
 	if depth > maxDepth {
-		return nil, errAt(n.Line, "document nested deeper than %d levels", maxDepth)
+		return nil, errAt(int(n.line), "document nested deeper than %d levels", maxDepth)
 	}
-	switch n.Kind {
+	switch n.kind {
 	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
+		if len(n.content) == 0 {
 			return nil, nil
 		}
-		return d.value(n.Content[0], depth+1)
+		return d.value(n.content[0], depth+1)
 	case yaml.AliasNode:
-		if n.Alias == nil {
-			return nil, errAt(n.Line, "unknown alias %q", n.Value)
+		if n.alias == nil {
+			return nil, errAt(int(n.line), "unknown alias %q", n.value)
 		}
-		return d.value(n.Alias, depth+1)
+		return d.value(n.alias, depth+1)
 	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
+		out := make([]any, 0, len(n.content))
+		for _, c := range n.content {
 			v, err := d.value(c, depth+1)
 			if err != nil {
 				return nil, err
@@ -68,7 +68,7 @@ func (d *decoder) value(n *yaml.Node, depth int) (any, error) {
 		}
 		return out, nil
 	case yaml.MappingNode:
-		out := make(map[string]any, len(n.Content)/2)
+		out := make(map[string]any, len(n.content)/2)
 		if err := d.mapping(n, out, depth); err != nil {
 			return nil, err
 		}
@@ -76,25 +76,25 @@ func (d *decoder) value(n *yaml.Node, depth int) (any, error) {
 	case yaml.ScalarNode:
 		return scalar(n), nil
 	}
-	return nil, errAt(n.Line, "unexpected YAML node")
+	return nil, errAt(int(n.line), "unexpected YAML node")
 }
 
 // mapping fills out from n; merge keys (<<) fill only keys not set
 // explicitly, as YAML 1.1 prescribes.
-func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int) error {
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+func (d *decoder) mapping(n *node, out map[string]any, depth int) error {
+	var merges []*node
+	for i := 0; i+1 < len(n.content); i += 2 {
+		k, v := n.content[i], n.content[i+1]
+		if k.kind == yaml.ScalarNode && k.tag == "!!merge" {
 			merges = append(merges, v)
 			continue
 		}
-		if k.Kind != yaml.ScalarNode {
-			return errAt(k.Line, "mapping key is not a scalar")
+		if k.kind != yaml.ScalarNode {
+			return errAt(int(k.line), "mapping key is not a scalar")
 		}
 		key := keyString(k)
 		if _, dup := out[key]; dup {
-			d.warnings = append(d.warnings, problemAt{k.Line, fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, firstKeyLine(n, key))})
+			d.warnings = append(d.warnings, problemAt{int(k.line), fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, firstKeyLine(n, key))})
 		}
 		val, err := d.value(v, depth+1)
 		if err != nil {
@@ -112,14 +112,14 @@ func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int) error {
 	}
 	for _, m := range merges {
 		m = resolveAlias(m)
-		srcs := []*yaml.Node{m}
-		if m.Kind == yaml.SequenceNode {
-			srcs = m.Content
+		srcs := []*node{m}
+		if m.kind == yaml.SequenceNode {
+			srcs = m.content
 		}
 		for _, s := range srcs {
 			s = resolveAlias(s)
-			if s.Kind != yaml.MappingNode {
-				return errAt(s.Line, "merge key value is not a mapping")
+			if s.kind != yaml.MappingNode {
+				return errAt(int(s.line), "merge key value is not a mapping")
 			}
 			tmp := map[string]any{}
 			if err := d.mapping(s, tmp, depth+1); err != nil {
@@ -138,15 +138,15 @@ func (d *decoder) mapping(n *yaml.Node, out map[string]any, depth int) error {
 // keyString renders a key as sigs.k8s.io/yaml does when it turns YAML into
 // JSON: non-string keys become their JSON text (an unquoted `on:` key is
 // "true").
-func keyString(k *yaml.Node) string {
-	if k.Style == 0 && k.Value != "" {
+func keyString(k *node) string {
+	if k.style == 0 && k.value != "" {
 		// Most keys are plain words that resolve to themselves: skip the
 		// resolver (and its allocations) unless the first byte could start
 		// a number, null or boolean.
-		switch c := k.Value[0]; {
+		switch c := k.value[0]; {
 		case c >= 'a' && c <= 'z' && !strings.ContainsRune("ynoft", rune(c)),
 			c >= 'A' && c <= 'Z' && !strings.ContainsRune("YNOFT", rune(c)):
-			return k.Value
+			return k.value
 		}
 	}
 	switch v := scalar(k).(type) {
@@ -163,7 +163,7 @@ func keyString(k *yaml.Node) string {
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	return k.Value
+	return k.value
 }
 
 var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
@@ -171,19 +171,19 @@ var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?
 // scalar resolves a scalar node. Quoted and block scalars are strings;
 // explicitly tagged scalars follow their tag; plain scalars follow the YAML
 // 1.1 rules that kubectl applies.
-func scalar(n *yaml.Node) any {
-	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-		return n.Value
+func scalar(n *node) any {
+	if n.style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return n.value
 	}
-	if n.Style&yaml.TaggedStyle != 0 {
-		switch n.ShortTag() {
+	if n.style&yaml.TaggedStyle != 0 {
+		switch n.tag {
 		case "!!str", "!!binary", "!!timestamp":
-			return n.Value
+			return n.value
 		case "!!null":
 			return nil
 		}
 	}
-	return resolvePlain(n.Value)
+	return resolvePlain(n.value)
 }
 
 func resolvePlain(s string) any {
@@ -220,10 +220,10 @@ func resolvePlain(s string) any {
 	return s
 }
 
-func firstKeyLine(n *yaml.Node, key string) int {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Kind == yaml.ScalarNode && keyString(n.Content[i]) == key {
-			return n.Content[i].Line
+func firstKeyLine(n *node, key string) int {
+	for i := 0; i+1 < len(n.content); i += 2 {
+		if n.content[i].kind == yaml.ScalarNode && keyString(n.content[i]) == key {
+			return int(n.content[i].line)
 		}
 	}
 	return 0

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,6 +137,7 @@ func skipped(slash string, d fs.DirEntry, patterns []string) bool {
 // bytes.
 func Read(in Input, stdin io.Reader, max int64) ([]byte, error) {
 	var r io.Reader = stdin
+	size := int64(0)
 	if in.path == "" && stdin == nil {
 		return nil, errors.New("standard input is not available")
 	}
@@ -145,15 +147,21 @@ func Read(in Input, stdin io.Reader, max int64) ([]byte, error) {
 			return nil, errors.New(describe(err))
 		}
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.Size() > max {
-			return nil, fmt.Errorf("file is %d bytes, over the %d byte limit (--max-file-size): skipped", fi.Size(), max)
+		if fi, err := f.Stat(); err == nil {
+			if fi.Size() > max {
+				return nil, fmt.Errorf("file is %d bytes, over the %d byte limit (--max-file-size): skipped", fi.Size(), max)
+			}
+			size = fi.Size()
 		}
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
+	// Size the buffer from the file's size: growing it by doubling costs
+	// more than reading.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
 		return nil, errors.New(describe(err))
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > max {
 		return nil, fmt.Errorf("input is over the %d byte limit (--max-file-size): skipped", max)
 	}

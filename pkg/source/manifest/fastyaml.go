@@ -9,6 +9,10 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
+// maxSimpleKey is how far yaml.v3 looks for the ":" of an implicit key
+// (YAML's 1024 characters, less a margin for multi-byte runes).
+const maxSimpleKey = 1000
+
 // errFallback means the document uses YAML outside the fast path's subset;
 // yaml.v3 parses it instead. It is not a syntax error.
 var errFallback = errors.New("outside the fast YAML subset")
@@ -19,7 +23,7 @@ var errFallback = errors.New("outside the fast YAML subset")
 // Anything else (anchors, tags, block scalars, multi-line scalars, odd
 // indentation, errors) returns errFallback. FuzzFastParse checks it against
 // yaml.v3.
-func fastParse(data []byte) (*yaml.Node, error) {
+func fastParse(data []byte) (*node, error) {
 	if !printable(data) {
 		return nil, errFallback // yaml.v3 names the bad character
 	}
@@ -27,7 +31,7 @@ func fastParse(data []byte) (*yaml.Node, error) {
 	if err := p.split(data); err != nil {
 		return nil, err
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Line: 1, Column: 1}
+	doc := &node{kind: yaml.DocumentNode, line: 1, column: 1}
 	if len(p.lines) == 0 {
 		if p.explicit {
 			return nil, errFallback // yaml.v3 gives "---" alone a null node
@@ -41,8 +45,8 @@ func fastParse(data []byte) (*yaml.Node, error) {
 	if p.pos != len(p.lines) {
 		return nil, errFallback
 	}
-	doc.Line, doc.Column = root.Line, root.Column
-	doc.Content = []*yaml.Node{root}
+	doc.line, doc.column = root.line, root.column
+	doc.content = []*node{root}
 	return doc, nil
 }
 
@@ -57,7 +61,7 @@ type fastParser struct {
 	explicit bool // the document starts with "---"
 	lines    []fastLine
 	pos      int
-	arena    []yaml.Node
+	arena    []node
 	src      string // the document, shared by the values cut from it
 }
 
@@ -66,9 +70,9 @@ func (p *fastParser) str(l *fastLine, i, j int) string { return p.src[l.off+i : 
 
 // node allocates nodes in blocks: one allocation for many nodes keeps the
 // garbage collector's work proportional to documents, not fields.
-func (p *fastParser) node(n yaml.Node) *yaml.Node {
+func (p *fastParser) node(n node) *node {
 	if len(p.arena) == cap(p.arena) {
-		p.arena = make([]yaml.Node, 0, 64)
+		p.arena = make([]node, 0, 64)
 	}
 	p.arena = append(p.arena, n)
 	return &p.arena[len(p.arena)-1]
@@ -121,14 +125,14 @@ func (p *fastParser) split(data []byte) error {
 	return nil
 }
 
-func col(l *fastLine, i int) int { return utf8.RuneCount(l.text[:i]) + 1 }
+func col(l *fastLine, i int) int32 { return int32(utf8.RuneCount(l.text[:i]) + 1) }
 
 func isSeqItem(rest []byte) bool {
 	return len(rest) > 0 && rest[0] == '-' && (len(rest) == 1 || rest[1] == ' ')
 }
 
 // block parses the node that starts on the current line at indent.
-func (p *fastParser) block(indent int) (*yaml.Node, error) {
+func (p *fastParser) block(indent int) (*node, error) {
 	l := &p.lines[p.pos]
 	if l.indent != indent {
 		return nil, errFallback
@@ -151,8 +155,8 @@ func (p *fastParser) block(indent int) (*yaml.Node, error) {
 	return n, nil
 }
 
-func (p *fastParser) mapping(indent int) (*yaml.Node, error) {
-	m := p.node(yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: p.lines[p.pos].num, Column: col(&p.lines[p.pos], indent)})
+func (p *fastParser) mapping(indent int) (*node, error) {
+	m := p.node(node{kind: yaml.MappingNode, line: int32(p.lines[p.pos].num), column: col(&p.lines[p.pos], indent)})
 	for p.pos < len(p.lines) {
 		l := &p.lines[p.pos]
 		if l.indent < indent {
@@ -169,13 +173,13 @@ func (p *fastParser) mapping(indent int) (*yaml.Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Content = append(m.Content, key, val)
+		m.content = append(m.content, key, val)
 	}
 	return m, nil
 }
 
-func (p *fastParser) sequence(indent int) (*yaml.Node, error) {
-	s := p.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: p.lines[p.pos].num, Column: col(&p.lines[p.pos], indent)})
+func (p *fastParser) sequence(indent int) (*node, error) {
+	s := p.node(node{kind: yaml.SequenceNode, line: int32(p.lines[p.pos].num), column: col(&p.lines[p.pos], indent)})
 	for p.pos < len(p.lines) {
 		l := &p.lines[p.pos]
 		if l.indent < indent {
@@ -193,7 +197,7 @@ func (p *fastParser) sequence(indent int) (*yaml.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.Content = append(s.Content, item)
+			s.content = append(s.content, item)
 			continue
 		}
 		if isSeqItem(l.text[i:]) {
@@ -208,7 +212,7 @@ func (p *fastParser) sequence(indent int) (*yaml.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.Content = append(s.Content, item)
+			s.content = append(s.content, item)
 			continue
 		}
 		item, err := p.inline(l, i)
@@ -219,14 +223,14 @@ func (p *fastParser) sequence(indent int) (*yaml.Node, error) {
 		if p.pos < len(p.lines) && p.lines[p.pos].indent > indent {
 			return nil, errFallback // a multi-line scalar
 		}
-		s.Content = append(s.Content, item)
+		s.content = append(s.content, item)
 	}
 	return s, nil
 }
 
 // value parses what follows "key:" (or a bare "-") at valStart on line l,
 // whose parent collection is at indent, and advances past it.
-func (p *fastParser) value(l *fastLine, valStart, indent int, inMapping bool) (*yaml.Node, error) {
+func (p *fastParser) value(l *fastLine, valStart, indent int, inMapping bool) (*node, error) {
 	i := valStart
 	for i < len(l.text) && l.text[i] == ' ' {
 		i++
@@ -253,12 +257,12 @@ func (p *fastParser) value(l *fastLine, valStart, indent int, inMapping bool) (*
 		}
 	}
 	// An empty value is null; yaml.v3 places it just after the indicator.
-	return p.node(yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: l.num, Column: col(l, valStart)}), nil
+	return p.node(node{kind: yaml.ScalarNode, line: int32(l.num), column: col(l, valStart)}), nil
 }
 
 // splitKey finds "key:" at i on line l. ok is false when the line is not a
 // mapping entry.
-func (p *fastParser) splitKey(l *fastLine, i int) (key *yaml.Node, valStart int, ok bool, err error) {
+func (p *fastParser) splitKey(l *fastLine, i int) (key *node, valStart int, ok bool, err error) {
 	t := l.text
 	if i >= len(t) {
 		return nil, 0, false, nil
@@ -268,6 +272,9 @@ func (p *fastParser) splitKey(l *fastLine, i int) (key *yaml.Node, valStart int,
 		n, end, err := p.quoted(l, i)
 		if err != nil {
 			return nil, 0, false, err
+		}
+		if end-i > maxSimpleKey {
+			return nil, 0, false, errFallback
 		}
 		j := end
 		for j < len(t) && t[j] == ' ' {
@@ -287,15 +294,14 @@ func (p *fastParser) splitKey(l *fastLine, i int) (key *yaml.Node, valStart int,
 		switch t[j] {
 		case ':':
 			if j+1 == len(t) || t[j+1] == ' ' {
+				if j-i > maxSimpleKey {
+					return nil, 0, false, errFallback
+				}
 				k := trimRight(t[i:j])
 				if len(k) != j-i {
 					return nil, 0, false, errFallback // "key :"
 				}
-				n := p.node(yaml.Node{Kind: yaml.ScalarNode, Value: p.str(l, i, i+len(k)), Line: l.num, Column: col(l, i)})
-				if n.Value == "<<" {
-					n.Tag = "!!merge"
-				}
-				return n, j + 1, true, nil
+				return p.plainNode(l, i, i+len(k)), j + 1, true, nil
 			}
 		case '#':
 			if t[j-1] == ' ' {
@@ -315,8 +321,8 @@ func trimRight(b []byte) []byte {
 
 // inline parses a one-line scalar or flow collection at i that runs to
 // the end of the line (or to a comment).
-func (p *fastParser) inline(l *fastLine, i int) (*yaml.Node, error) {
-	var n *yaml.Node
+func (p *fastParser) inline(l *fastLine, i int) (*node, error) {
+	var n *node
 	var end int
 	var err error
 	t := l.text
@@ -351,7 +357,7 @@ func restIsComment(b []byte) bool {
 	return true
 }
 
-func (p *fastParser) plain(l *fastLine, i int) (*yaml.Node, error) {
+func (p *fastParser) plain(l *fastLine, i int) (*node, error) {
 	t := l.text
 	if t[i] == '-' && (i+1 == len(t) || t[i+1] == ' ') || t[i] == '?' && (i+1 == len(t) || t[i+1] == ' ') || t[i] == ':' && (i+1 == len(t) || t[i+1] == ' ') {
 		return nil, errFallback
@@ -367,16 +373,16 @@ func (p *fastParser) plain(l *fastLine, i int) (*yaml.Node, error) {
 		}
 	}
 	v := trimRight(t[i:end])
-	return p.node(yaml.Node{Kind: yaml.ScalarNode, Value: p.str(l, i, i+len(v)), Line: l.num, Column: col(l, i)}), nil
+	return p.plainNode(l, i, i+len(v)), nil
 }
 
 // quoted parses a quoted scalar that ends on the same line.
-func (p *fastParser) quoted(l *fastLine, i int) (*yaml.Node, int, error) {
+func (p *fastParser) quoted(l *fastLine, i int) (*node, int, error) {
 	t := l.text
 	q := t[i]
-	n := p.node(yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Line: l.num, Column: col(l, i)})
+	n := p.node(node{kind: yaml.ScalarNode, line: int32(l.num), column: col(l, i)})
 	if q == '\'' {
-		n.Style = yaml.SingleQuotedStyle
+		n.style = yaml.SingleQuotedStyle
 		var b []byte
 		for j := i + 1; j < len(t); j++ {
 			if t[j] == '\'' {
@@ -385,19 +391,19 @@ func (p *fastParser) quoted(l *fastLine, i int) (*yaml.Node, int, error) {
 					j++
 					continue
 				}
-				n.Value = string(b)
+				n.value = string(b)
 				return n, j + 1, nil
 			}
 			b = append(b, t[j])
 		}
 		return nil, 0, errFallback
 	}
-	n.Style = yaml.DoubleQuotedStyle
+	n.style = yaml.DoubleQuotedStyle
 	var b []byte
 	for j := i + 1; j < len(t); j++ {
 		c := t[j]
 		if c == '"' {
-			n.Value = string(b)
+			n.value = string(b)
 			return n, j + 1, nil
 		}
 		if c != '\\' {
@@ -438,13 +444,13 @@ func (p *fastParser) quoted(l *fastLine, i int) (*yaml.Node, int, error) {
 }
 
 // flow parses a flow sequence or mapping that closes on the same line.
-func (p *fastParser) flow(l *fastLine, i int) (*yaml.Node, int, error) {
+func (p *fastParser) flow(l *fastLine, i int) (*node, int, error) {
 	t := l.text
 	open := t[i]
-	n := p.node(yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Line: l.num, Column: col(l, i)})
+	n := p.node(node{kind: yaml.SequenceNode, style: yaml.FlowStyle, line: int32(l.num), column: col(l, i)})
 	closer := byte(']')
 	if open == '{' {
-		n.Kind, n.Tag, closer = yaml.MappingNode, "!!map", '}'
+		n.kind, closer = yaml.MappingNode, '}'
 	}
 	j := skipSpaces(t, i+1)
 	if j < len(t) && t[j] == closer {
@@ -456,6 +462,9 @@ func (p *fastParser) flow(l *fastLine, i int) (*yaml.Node, int, error) {
 			if err != nil {
 				return nil, 0, err
 			}
+			if next-j > maxSimpleKey {
+				return nil, 0, errFallback
+			}
 			j = skipSpaces(t, next)
 			if j >= len(t) || t[j] != ':' {
 				return nil, 0, errFallback
@@ -465,14 +474,14 @@ func (p *fastParser) flow(l *fastLine, i int) (*yaml.Node, int, error) {
 			if err != nil {
 				return nil, 0, err
 			}
-			n.Content = append(n.Content, k, v)
+			n.content = append(n.content, k, v)
 			j = next
 		} else {
 			v, next, err := p.flowItem(l, j, false)
 			if err != nil {
 				return nil, 0, err
 			}
-			n.Content = append(n.Content, v)
+			n.content = append(n.content, v)
 			j = next
 		}
 		j = skipSpaces(t, j)
@@ -500,7 +509,7 @@ func skipSpaces(t []byte, j int) int {
 }
 
 // flowItem parses one entry of a flow collection.
-func (p *fastParser) flowItem(l *fastLine, j int, key bool) (*yaml.Node, int, error) {
+func (p *fastParser) flowItem(l *fastLine, j int, key bool) (*node, int, error) {
 	t := l.text
 	if j >= len(t) {
 		return nil, 0, errFallback
@@ -535,10 +544,10 @@ func (p *fastParser) flowItem(l *fastLine, j int, key bool) (*yaml.Node, int, er
 		return nil, 0, errFallback // a single-pair mapping inside a sequence
 	}
 	v := trimRight(t[j:k])
-	if len(v) == 0 {
+	if len(v) == 0 || key && k-j > maxSimpleKey {
 		return nil, 0, errFallback
 	}
-	return p.node(yaml.Node{Kind: yaml.ScalarNode, Value: p.str(l, j, j+len(v)), Line: l.num, Column: col(l, j)}), k, nil
+	return p.plainNode(l, j, j+len(v)), k, nil
 }
 
 // printable reports whether data has only the characters YAML allows
@@ -575,4 +584,14 @@ func printable(data []byte) bool {
 		data = data[size:]
 	}
 	return true
+}
+
+// plainNode makes the plain scalar text[i:j] of line l. Like yaml.v3, it
+// tags "<<" as a merge key.
+func (p *fastParser) plainNode(l *fastLine, i, j int) *node {
+	n := p.node(node{kind: yaml.ScalarNode, value: p.str(l, i, j), line: int32(l.num), column: col(l, i)})
+	if n.value == "<<" {
+		n.tag = "!!merge"
+	}
+	return n
 }

@@ -18,7 +18,7 @@ type Object struct {
 	// Data is the object's content, decoded as the API server would.
 	Data map[string]any
 
-	root       *yaml.Node
+	root       *node
 	lineOffset int
 }
 
@@ -64,35 +64,35 @@ func (o *Object) Resource() finding.Resource {
 // at the container that lacks it.
 func (o *Object) Locate(path string) (line, col int, exact bool) {
 	n := o.root
-	line, col = n.Line, n.Column
+	line, col = int(n.line), int(n.column)
 	exact = true
 	for rest := path; rest != ""; {
 		s, r, err := nextSegment(rest)
 		if err != nil {
-			return o.root.Line + o.lineOffset, o.root.Column, false
+			return int(o.root.line) + o.lineOffset, int(o.root.column), false
 		}
 		rest = r
 		if s.Key == "" && s.Index < 0 {
 			continue
 		}
 		n = resolveAlias(n)
-		var next, at *yaml.Node
+		var next, at *node
 		switch {
-		case s.Key != "" && n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if keyString(n.Content[i]) == s.Key {
-					at, next = n.Content[i], n.Content[i+1]
+		case s.Key != "" && n.kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.content); i += 2 {
+				if keyString(n.content[i]) == s.Key {
+					at, next = n.content[i], n.content[i+1]
 				}
 			}
-		case s.Key == "" && n.Kind == yaml.SequenceNode && s.Index < len(n.Content):
-			next = n.Content[s.Index]
+		case s.Key == "" && n.kind == yaml.SequenceNode && s.Index < len(n.content):
+			next = n.content[s.Index]
 			at = next
 		}
 		if next == nil {
 			exact = false
 			break
 		}
-		line, col = at.Line, at.Column
+		line, col = int(at.line), int(at.column)
 		n = next
 	}
 	return line + o.lineOffset, col, exact
@@ -104,9 +104,9 @@ func (o *Object) Location(path string) finding.Location {
 	return finding.Location{File: o.File, Line: line, Column: col, Path: path}
 }
 
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
+func resolveAlias(n *node) *node {
+	for i := 0; n.kind == yaml.AliasNode && n.alias != nil && i < 100; i++ {
+		n = n.alias
 	}
 	return n
 }

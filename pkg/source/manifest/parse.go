@@ -94,14 +94,14 @@ func parseDocument(file string, doc document, res *Result) {
 		res.errorf(file, doc.line+line, "invalid YAML: %s", msg)
 		return
 	}
-	if root.Kind == 0 || len(root.Content) == 0 {
+	if root.kind == 0 || len(root.content) == 0 {
 		return // empty document: comments only, or a trailing separator
 	}
-	node := root.Content[0]
+	top := root.content[0]
 	d := &decoder{}
-	v, err := d.value(node, 0)
+	v, err := d.value(top, 0)
 	if err != nil {
-		line, msg := doc.line+node.Line, err.Error()
+		line, msg := doc.line+int(top.line), err.Error()
 		if le, ok := err.(*lineError); ok {
 			line, msg = doc.line+le.line, le.msg
 		}
@@ -111,12 +111,12 @@ func parseDocument(file string, doc document, res *Result) {
 	for _, w := range d.warnings {
 		res.notef(file, doc.line+w.line, "%s", w.msg)
 	}
-	addObject(file, node, v, doc.line, res)
+	addObject(file, top, v, doc.line, res)
 }
 
 // parseYAML parses one document: by the fast path when it can, by yaml.v3
 // otherwise.
-func parseYAML(data []byte) (*yaml.Node, error) {
+func parseYAML(data []byte) (*node, error) {
 	if n, err := fastParse(data); err == nil {
 		return n, nil
 	}
@@ -124,16 +124,16 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 	if err := safeUnmarshal(data, &root); err != nil {
 		return nil, err
 	}
-	return &root, nil
+	return fromYAML(&root, map[*yaml.Node]*node{}), nil
 }
 
 // addObject records v as an object, expanding kind: List.
-func addObject(file string, node *yaml.Node, v any, lineOffset int, res *Result) {
-	line := lineOffset + node.Line
+func addObject(file string, n *node, v any, lineOffset int, res *Result) {
+	line := lineOffset + int(n.line)
 	m, ok := v.(map[string]any)
 	if !ok {
 		if v != nil {
-			res.notef(file, line, "not a Kubernetes object (a YAML %s, not a mapping): skipped", kindName(node))
+			res.notef(file, line, "not a Kubernetes object (a YAML %s, not a mapping): skipped", kindName(n))
 		}
 		return
 	}
@@ -144,12 +144,12 @@ func addObject(file string, node *yaml.Node, v any, lineOffset int, res *Result)
 		return
 	}
 	if items, isList := m["items"].([]any); isList && strings.HasSuffix(kind, "List") {
-		seq := mappingValue(node, "items")
+		seq := mappingValue(n, "items")
 		for i, it := range items {
-			if seq == nil || i >= len(seq.Content) {
+			if seq == nil || i >= len(seq.content) {
 				break
 			}
-			addObject(file, resolveAlias(seq.Content[i]), it, lineOffset, res)
+			addObject(file, resolveAlias(seq.content[i]), it, lineOffset, res)
 		}
 		return
 	}
@@ -160,25 +160,25 @@ func addObject(file string, node *yaml.Node, v any, lineOffset int, res *Result)
 		}
 	}
 	res.Objects = append(res.Objects, &Object{
-		File: file, Line: line, Column: node.Column, Data: m, root: node, lineOffset: lineOffset,
+		File: file, Line: line, Column: int(n.column), Data: m, root: n, lineOffset: lineOffset,
 	})
 }
 
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
+func mappingValue(n *node, key string) *node {
 	n = resolveAlias(n)
-	if n.Kind != yaml.MappingNode {
+	if n.kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if keyString(n.Content[i]) == key {
-			return resolveAlias(n.Content[i+1])
+	for i := 0; i+1 < len(n.content); i += 2 {
+		if keyString(n.content[i]) == key {
+			return resolveAlias(n.content[i+1])
 		}
 	}
 	return nil
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
+func kindName(n *node) string {
+	switch n.kind {
 	case yaml.SequenceNode:
 		return "list"
 	case yaml.ScalarNode:
