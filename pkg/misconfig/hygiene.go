@@ -355,7 +355,7 @@ var (
 	secretName = regexp.MustCompile(`(?i)(passw(or)?d|passphrase|secret|token|api_?key|apikey|private_?key|access_?key|credential|auth_?key|client_?secret|conn(ection)?_?str)`)
 	// Names that mention a secret but hold something else: where it is,
 	// what it is called, how long it lives.
-	notSecretName  = regexp.MustCompile(`(?i)(_(file|path|dir|url|uri|endpoint|host|port|name|ref|ttl|expiry|expiration|length|len|size|type|id|enabled|header|env|key_id|mode|timeout|version|location|secret_name)$)`)
+	notSecretName = regexp.MustCompile(`(?i)(_(file|path|dir|url|uri|endpoint|host|port|name|ref|ttl|expiry|expiration|length|len|size|type|id|enabled|header|env|key_id|mode|timeout|version|location|secret_name)$)`)
 	// secretPatterns are known credential formats. Each has literal hints,
 	// one of which must occur before the regexp is worth running.
 	secretPatterns = []struct {
