@@ -207,10 +207,11 @@ func ComputeFingerprint(checkID string, file string, r Resource, path string) st
 	} else {
 		group = ""
 	}
-	h := sha256.New()
-	for _, s := range []string{checkID, file, group, r.Kind, r.Namespace, r.Name, path} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	var buf [256]byte
+	b := buf[:0]
+	for _, s := range [...]string{checkID, file, group, r.Kind, r.Namespace, r.Name, path} {
+		b = append(append(b, s...), 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }

@@ -86,14 +86,24 @@ func (r *Report) Sort() {
 // Compare orders two findings by location, then check ID, then field path,
 // then message.
 func Compare(a, b Finding) int {
-	return cmp.Or(
-		cmp.Compare(a.Location.File, b.Location.File),
-		cmp.Compare(a.Location.Line, b.Location.Line),
-		cmp.Compare(a.Location.Column, b.Location.Column),
-		cmp.Compare(a.CheckID(), b.CheckID()),
-		cmp.Compare(a.Location.Path, b.Location.Path),
-		cmp.Compare(a.Message, b.Message),
-	)
+	// Written out rather than with cmp.Or, which would evaluate every
+	// comparison: sorting 100,000 findings calls this millions of times.
+	if c := cmp.Compare(a.Location.File, b.Location.File); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Location.Line, b.Location.Line); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Location.Column, b.Location.Column); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.CheckID(), b.CheckID()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Location.Path, b.Location.Path); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Message, b.Message)
 }
 
 func sortProblems(p []Problem) {

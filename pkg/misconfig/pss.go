@@ -114,7 +114,19 @@ func (e *pssEvaluator) attribute(p *pod, c *pssCheck, full policy.CheckResult, e
 		}
 		return c.fn(p.meta, scratch)
 	}
-	podOnly := run(nil)
+	// Checks of container fields only (no podField) cannot fail on the pod
+	// alone; skip that run.
+	podOnly := policy.CheckResult{Allowed: true}
+	if c.meta.podField != nil || c.meta.containerField == nil {
+		podOnly = run(nil)
+	}
+	refs := p.containers()
+	if podOnly.Allowed && len(refs) == 1 {
+		// One container and a pod that passes alone: the container is at
+		// fault, and the full result is its own.
+		em.add(c.rule, c.meta.containerPath(refs[0]), pssMessage(full))
+		return
+	}
 	emitted := false
 	if !podOnly.Allowed {
 		base := run(func(s *corev1.PodSpec) { s.Volumes = nil })
@@ -138,7 +150,7 @@ func (e *pssEvaluator) attribute(p *pod, c *pssCheck, full policy.CheckResult, e
 		}
 		emitted = true
 	}
-	for _, ref := range p.containers() {
+	for _, ref := range refs {
 		r := run(func(s *corev1.PodSpec) {
 			switch ref.field {
 			case "initContainers":
@@ -152,7 +164,7 @@ func (e *pssEvaluator) attribute(p *pod, c *pssCheck, full policy.CheckResult, e
 		if r.Allowed || (!podOnly.Allowed && r.ForbiddenDetail == podOnly.ForbiddenDetail) {
 			continue
 		}
-		em.add(c.rule, ref.path+"."+c.meta.containerField(ref.c), pssMessage(r))
+		em.add(c.rule, c.meta.containerPath(ref), pssMessage(r))
 		emitted = true
 	}
 	if !emitted {
@@ -187,6 +199,15 @@ type pssMeta struct {
 	// podField the field at fault in the pod spec.
 	containerField func(*corev1.Container) string
 	podField       func(*corev1.PodSpec) string
+}
+
+// containerPath is the path of the field at fault in a container, or of
+// the container when the check names no field.
+func (m pssMeta) containerPath(ref containerRef) string {
+	if m.containerField == nil {
+		return ref.path
+	}
+	return ref.path + "." + m.containerField(ref.c)
 }
 
 func (m pssMeta) rule(id policy.CheckID, level api.Level) *finding.Rule {

@@ -7,6 +7,7 @@ import (
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
+	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -84,5 +85,30 @@ func TestPSSOptions(t *testing.T) {
 	}
 	if !ids["pss-capabilities-restricted"] || ids["pss-host-probes"] {
 		t.Errorf("v1.22 rules = %v", ids)
+	}
+}
+
+// TestPSSUnknownCheckAttribution runs a check without mamori metadata (a
+// check newer than the catalogue) through attribution: it must not panic
+// and must name the container.
+func TestPSSUnknownCheckAttribution(t *testing.T) {
+	text := mutate(t, "      allowPrivilegeEscalation: false\n", "      allowPrivilegeEscalation: false\n      privileged: true\n")
+	o := manifest.Parse("t.yaml", []byte(text)).Objects[0]
+	p, err := podOf(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn policy.CheckPodFn
+	for _, c := range policy.DefaultChecks() {
+		if c.ID == "privileged" {
+			fn = c.Versions[len(c.Versions)-1].CheckPod
+		}
+	}
+	m := pssMeta{slug: "future", title: "future", severity: finding.Medium}
+	c := pssCheck{id: "future", level: api.LevelBaseline, fn: fn, rule: m.rule("future", api.LevelBaseline), meta: m}
+	em := newEmitter(o)
+	(&pssEvaluator{}).attribute(p, &c, fn(p.meta, p.spec), em)
+	if len(em.findings) != 1 || em.findings[0].Location.Path != "spec.containers[0]" {
+		t.Errorf("findings = %+v", em.findings)
 	}
 }

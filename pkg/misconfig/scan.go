@@ -251,17 +251,30 @@ func resolveServiceAccounts(results []FileResult) {
 	}
 	for i := range results {
 		r := &results[i]
-		added := false
+		var kept []finding.Finding
 		for _, c := range r.saChecks {
 			if !disabled(c.namespace, c.name) {
-				r.Findings = append(r.Findings, c.finding)
-				added = true
+				kept = append(kept, c.finding)
 			}
 		}
-		if added {
-			slices.SortFunc(r.Findings, finding.Compare)
+		if len(kept) > 0 {
+			slices.SortFunc(kept, finding.Compare)
+			r.Findings = merge(r.Findings, kept)
 		}
 	}
+}
+
+// merge merges two sorted lists of findings.
+func merge(a, b []finding.Finding) []finding.Finding {
+	out := make([]finding.Finding, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if finding.Compare(b[0], a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // builtinGroups are the API groups Kubernetes itself serves: anything else
