@@ -104,16 +104,29 @@ func writeTable(w io.Writer, r *finding.Report, opts Options) error {
 		bw.WriteString(g.header + "\n")
 		bw.WriteString(indent + pad("SEVERITY", sevW) + gap + pad("CHECK ID", idW) + gap + pad("LINE", lineW) + gap + "MESSAGE\n")
 		for _, row := range g.rows {
-			sev := pad(row.severity, sevW)
-			if opts.Color {
-				if c, ok := severityColor[row.sev]; ok {
-					sev = c + row.severity + ansiReset + strings.Repeat(" ", sevW-width(row.severity))
-				}
+			// Written piece by piece: this loop runs once per finding.
+			bw.WriteString(indent)
+			if c, ok := severityColor[row.sev]; opts.Color && ok {
+				bw.WriteString(c)
+				bw.WriteString(row.severity)
+				bw.WriteString(ansiReset)
+			} else {
+				bw.WriteString(row.severity)
 			}
-			line := indent + sev + gap + pad(row.checkID, idW) + gap + pad(row.line, lineW) + gap + row.message
-			bw.WriteString(strings.TrimRight(line, " ") + "\n")
+			spaces(bw, sevW-width(row.severity)+len(gap))
+			bw.WriteString(row.checkID)
+			spaces(bw, idW-width(row.checkID)+len(gap))
+			bw.WriteString(row.line)
+			msg := strings.TrimRight(row.message, " ")
+			if msg != "" {
+				spaces(bw, lineW-width(row.line)+len(gap))
+				bw.WriteString(msg)
+			}
+			bw.WriteByte('\n')
 			if row.path != "" {
-				bw.WriteString(pathIndent + row.path + "\n")
+				bw.WriteString(pathIndent)
+				bw.WriteString(row.path)
+				bw.WriteByte('\n')
 			}
 		}
 	}
@@ -158,6 +171,17 @@ func shortLine(l finding.Location) string {
 // width is the number of columns s takes on screen, counting one per rune.
 func width(s string) int { return utf8.RuneCountInString(s) }
 
+const blanks = "                                                                "
+
+// spaces writes n spaces.
+func spaces(w *bufio.Writer, n int) {
+	for n > 0 {
+		k := min(n, len(blanks))
+		w.WriteString(blanks[:k])
+		n -= k
+	}
+}
+
 func pad(s string, w int) string {
 	if n := w - width(s); n > 0 {
 		return s + strings.Repeat(" ", n)
@@ -169,6 +193,16 @@ func pad(s string, w int) string {
 // breaks and tabs become spaces so rows stay on one line, and other control
 // characters, which could smuggle escape sequences, become U+FFFD.
 func clean(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s // the common case: nothing to replace, nothing to allocate
+	}
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n' || r == '\r' || r == '\t':
