@@ -15,16 +15,27 @@ type check struct {
 
 // emitter collects the findings of one object.
 type emitter struct {
-	obj      *manifest.Object
-	res      finding.Resource
-	cur      *finding.Rule // the rule of the check running now
+	obj *manifest.Object
+	res finding.Resource
+	cur *finding.Rule // the rule of the check running now
+	// out is the list findings are appended to; findings are this
+	// object's part of it.
+	out      *[]finding.Finding
+	start    int
 	findings []finding.Finding
 	// saChecks are findings that hold only if the pod's ServiceAccount,
 	// when it is among the scanned objects, does not settle the question.
 	saChecks []saCheck
 }
 
-func newEmitter(o *manifest.Object) *emitter { return &emitter{obj: o, res: o.Resource()} }
+// newEmitter returns an emitter appending to out, or to a list of its own
+// when out is nil.
+func newEmitter(o *manifest.Object, out *[]finding.Finding) *emitter {
+	if out == nil {
+		out = new([]finding.Finding)
+	}
+	return &emitter{obj: o, res: o.Resource(), out: out, start: len(*out)}
+}
 
 func (e *emitter) add(rule *finding.Rule, path, msg string) {
 	for _, f := range e.findings {
@@ -32,7 +43,8 @@ func (e *emitter) add(rule *finding.Rule, path, msg string) {
 			return
 		}
 	}
-	e.findings = append(e.findings, e.build(rule, path, msg))
+	*e.out = append(*e.out, e.build(rule, path, msg))
+	e.findings = (*e.out)[e.start:]
 }
 
 // build makes a finding on the object at path.

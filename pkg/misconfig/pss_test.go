@@ -106,7 +106,7 @@ func TestPSSUnknownCheckAttribution(t *testing.T) {
 	}
 	m := pssMeta{slug: "future", title: "future", severity: finding.Medium}
 	c := pssCheck{id: "future", level: api.LevelBaseline, fn: fn, rule: m.rule("future", api.LevelBaseline), meta: m}
-	em := newEmitter(o)
+	em := newEmitter(o, nil)
 	(&pssEvaluator{}).attribute(p, &c, fn(p.meta, p.spec), em)
 	if len(em.findings) != 1 || em.findings[0].Location.Path != "spec.containers[0]" {
 		t.Errorf("findings = %+v", em.findings)

@@ -180,9 +180,11 @@ feed:
 func (s *Scanner) ScanFile(name string, data []byte) FileResult {
 	parsed := manifest.Parse(name, data)
 	fr := FileResult{Objects: len(parsed.Objects), Errors: parsed.Errors, Notes: parsed.Notes}
+	// Findings go straight into the file's list; an insecure workload has
+	// a dozen or two.
+	fr.Findings = make([]finding.Finding, 0, 16*len(parsed.Objects))
 	for _, o := range parsed.Objects {
 		em := s.checkObject(o, &fr)
-		fr.Findings = append(fr.Findings, em.findings...)
 		fr.saChecks = append(fr.saChecks, em.saChecks...)
 	}
 	// Sorting here spreads the work over the workers; Scan then only
@@ -192,7 +194,7 @@ func (s *Scanner) ScanFile(name string, data []byte) FileResult {
 }
 
 func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
-	em := newEmitter(o)
+	em := newEmitter(o, &fr.Findings)
 	if o.Group() == "" && o.Kind() == "ServiceAccount" {
 		sa := serviceAccount{namespace: o.Namespace(), name: o.Name()}
 		if b, ok := o.Data["automountServiceAccountToken"].(bool); ok {

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,13 +154,23 @@ func Read(in Input, stdin io.Reader, max int64) ([]byte, error) {
 		}
 		r = f
 	}
-	// Size the buffer from the file's size: growing it by doubling costs
-	// more than reading.
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
-		return nil, errors.New(describe(err))
+	// Size the buffer from the file's size, as os.ReadFile does: growing it
+	// by doubling costs more than reading.
+	data := make([]byte, 0, size+1)
+	lr := io.LimitReader(r, max+1)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, errors.New(describe(err))
+		}
 	}
-	data := buf.Bytes()
 	if int64(len(data)) > max {
 		return nil, fmt.Errorf("input is over the %d byte limit (--max-file-size): skipped", max)
 	}

@@ -38,6 +38,10 @@ func fastParse(data []byte) (*node, error) {
 		}
 		return doc, nil
 	}
+	// A line holds a key and a value, or a list item: two nodes a line is
+	// close to exact for manifests.
+	p.arena = make([]node, 0, 2*len(p.lines)+2)
+	p.ptrs = make([]*node, 0, 2*len(p.lines)+2)
 	root, err := p.block(p.lines[0].indent)
 	if err != nil {
 		return nil, err
@@ -62,17 +66,35 @@ type fastParser struct {
 	lines    []fastLine
 	pos      int
 	arena    []node
+	ptrs     []*node // children slices are carved from here
+	stack    []*node // children of the collections being parsed
 	src      string // the document, shared by the values cut from it
 }
 
 // str returns text[i:j] of line l without copying it again.
 func (p *fastParser) str(l *fastLine, i, j int) string { return p.src[l.off+i : l.off+j] }
 
+// children moves the nodes pushed on the stack since base into an exactly
+// sized slice, so that collections never grow their content by doubling.
+func (p *fastParser) children(base int) []*node {
+	kids := p.stack[base:]
+	if len(kids) == 0 {
+		return nil
+	}
+	if cap(p.ptrs)-len(p.ptrs) < len(kids) {
+		p.ptrs = make([]*node, 0, max(256, len(kids)))
+	}
+	n := len(p.ptrs)
+	p.ptrs = append(p.ptrs, kids...)
+	p.stack = p.stack[:base]
+	return p.ptrs[n : n+len(kids) : n+len(kids)]
+}
+
 // node allocates nodes in blocks: one allocation for many nodes keeps the
 // garbage collector's work proportional to documents, not fields.
 func (p *fastParser) node(n node) *node {
 	if len(p.arena) == cap(p.arena) {
-		p.arena = make([]node, 0, 64)
+		p.arena = make([]node, 0, 64+len(p.lines))
 	}
 	p.arena = append(p.arena, n)
 	return &p.arena[len(p.arena)-1]
@@ -157,6 +179,8 @@ func (p *fastParser) block(indent int) (*node, error) {
 
 func (p *fastParser) mapping(indent int) (*node, error) {
 	m := p.node(node{kind: yaml.MappingNode, line: int32(p.lines[p.pos].num), column: col(&p.lines[p.pos], indent)})
+	base := len(p.stack)
+	defer func() { m.content = p.children(base) }()
 	for p.pos < len(p.lines) {
 		l := &p.lines[p.pos]
 		if l.indent < indent {
@@ -173,13 +197,15 @@ func (p *fastParser) mapping(indent int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.content = append(m.content, key, val)
+		p.stack = append(p.stack, key, val)
 	}
 	return m, nil
 }
 
 func (p *fastParser) sequence(indent int) (*node, error) {
 	s := p.node(node{kind: yaml.SequenceNode, line: int32(p.lines[p.pos].num), column: col(&p.lines[p.pos], indent)})
+	base := len(p.stack)
+	defer func() { s.content = p.children(base) }()
 	for p.pos < len(p.lines) {
 		l := &p.lines[p.pos]
 		if l.indent < indent {
@@ -197,7 +223,7 @@ func (p *fastParser) sequence(indent int) (*node, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.content = append(s.content, item)
+			p.stack = append(p.stack, item)
 			continue
 		}
 		if isSeqItem(l.text[i:]) {
@@ -212,7 +238,7 @@ func (p *fastParser) sequence(indent int) (*node, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.content = append(s.content, item)
+			p.stack = append(p.stack, item)
 			continue
 		}
 		item, err := p.inline(l, i)
@@ -223,7 +249,7 @@ func (p *fastParser) sequence(indent int) (*node, error) {
 		if p.pos < len(p.lines) && p.lines[p.pos].indent > indent {
 			return nil, errFallback // a multi-line scalar
 		}
-		s.content = append(s.content, item)
+		p.stack = append(p.stack, item)
 	}
 	return s, nil
 }
