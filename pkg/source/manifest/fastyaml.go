@@ -68,7 +68,7 @@ type fastParser struct {
 	arena    []node
 	ptrs     []*node // children slices are carved from here
 	stack    []*node // children of the collections being parsed
-	src      string // the document, shared by the values cut from it
+	src      string  // the document, shared by the values cut from it
 }
 
 // str returns text[i:j] of line l without copying it again.
