@@ -257,3 +257,32 @@ func TestCatalogueWellFormed(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretKind(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"DB_PASSWORD", "hunter2-prod", "a credential by its name"},
+		{"db_passwd", "hunter2-prod", "a credential by its name"},
+		{"GITHUB_TOKEN", "abcd1234efgh", "a credential by its name"},
+		{"STRIPE_API_KEY", "pk_test_whatever", "a credential by its name"},
+		{"DB_PASSWORD_FILE", "/run/secrets/db", ""},
+		{"TOKEN_TTL", "3600s-long", ""},
+		{"SECRET_NAME", "my-secret", ""},
+		{"AWS_ACCESS_KEY_ID", "not-a-key", ""},
+		{"PASSWORD", "changeme", "a credential by its name"},
+		{"PASSWORD", "${DB_PASS}", ""},
+		{"PASSWORD", "$(DB_PASS)", ""},
+		{"PASSWORD", "true", ""},
+		{"PASSWORD", "abc", ""},
+		{"LOG_LEVEL", "debug", ""},
+		{"ANYTHING", "AKIAIOSFODNN7EXAMPLE", "an AWS access key ID"},
+		{"ANYTHING", "ghp_" + strings.Repeat("a", 36), "a GitHub token"},
+		{"DATABASE_URL", "postgres://app:s3cret@db:5432/app", "a URL with a password"},
+		{"DATABASE_URL", "postgres://db:5432/app", ""},
+		{"CERT", "-----BEGIN RSA PRIVATE KEY-----\nMII", "a private key"},
+	}
+	for _, tt := range tests {
+		if got := secretKind(tt.name, tt.value); got != tt.want {
+			t.Errorf("secretKind(%q, %q) = %q, want %q", tt.name, tt.value, got, tt.want)
+		}
+	}
+}

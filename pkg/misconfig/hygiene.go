@@ -352,10 +352,16 @@ func sensitiveHostPath(p *pod, em *emitter) {
 }
 
 var (
-	secretName = regexp.MustCompile(`(?i)(passw(or)?d|passphrase|secret|token|api_?key|apikey|private_?key|access_?key|credential|auth_?key|client_?secret|conn(ection)?_?str)`)
-	// Names that mention a secret but hold something else: where it is,
-	// what it is called, how long it lives.
-	notSecretName = regexp.MustCompile(`(?i)(_(file|path|dir|url|uri|endpoint|host|port|name|ref|ttl|expiry|expiration|length|len|size|type|id|enabled|header|env|key_id|mode|timeout|version|location|secret_name)$)`)
+	// secretWords mark an env var name as holding a credential, unless a
+	// notSecretSuffix says it holds something about one (where it is,
+	// what it is called, how long it lives). Matched on the lower-cased
+	// name: strings.Contains is ten times cheaper than a regexp here.
+	secretWords = []string{"passwd", "password", "passphrase", "secret", "token", "apikey", "api_key",
+		"privatekey", "private_key", "accesskey", "access_key", "credential", "authkey", "auth_key",
+		"connstr", "conn_str", "connectionstr", "connection_str"}
+	notSecretSuffixes = []string{"_file", "_path", "_dir", "_url", "_uri", "_endpoint", "_host", "_port", "_name",
+		"_ref", "_ttl", "_expiry", "_expiration", "_length", "_len", "_size", "_type", "_id", "_enabled", "_header",
+		"_env", "_key_id", "_mode", "_timeout", "_version", "_location", "_secret_name"}
 	// secretPatterns are known credential formats. Each has literal hints,
 	// one of which must occur before the regexp is worth running.
 	secretPatterns = []struct {
@@ -380,17 +386,38 @@ var (
 // when it does not.
 func secretKind(name, value string) string {
 	for _, p := range secretPatterns {
-		if p.re.MatchString(value) {
-			return p.what
+		for _, h := range p.hints {
+			if strings.Contains(value, h) {
+				if p.re.MatchString(value) {
+					return p.what
+				}
+				break
+			}
 		}
 	}
-	if len(value) < 4 || placeholder.MatchString(strings.ToLower(strings.TrimSpace(value))) {
+	if len(value) < 4 || !secretName(name) {
 		return ""
 	}
-	if secretName.MatchString(name) && !notSecretName.MatchString(name) {
-		return "a credential (by its name)"
+	if placeholder.MatchString(strings.ToLower(strings.TrimSpace(value))) {
+		return ""
 	}
-	return ""
+	return "a credential by its name"
+}
+
+// secretName reports whether an env var's name says it holds a credential.
+func secretName(name string) bool {
+	lower := strings.ToLower(name)
+	for _, s := range notSecretSuffixes {
+		if strings.HasSuffix(lower, s) {
+			return false
+		}
+	}
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func secretInEnv(p *pod, em *emitter) {

@@ -141,11 +141,9 @@ func (d *decoder) mapping(n *node, out map[string]any, depth int) error {
 func keyString(k *node) string {
 	if k.style == 0 && k.value != "" {
 		// Most keys are plain words that resolve to themselves: skip the
-		// resolver (and its allocations) unless the first byte could start
-		// a number, null or boolean.
-		switch c := k.value[0]; {
-		case c >= 'a' && c <= 'z' && !strings.ContainsRune("ynoft", rune(c)),
-			c >= 'A' && c <= 'Z' && !strings.ContainsRune("YNOFT", rune(c)):
+		// resolver (and its allocations) unless the key could be a number,
+		// a null or a boolean.
+		if c := k.value[0]; (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && !specialWord(k.value) {
 			return k.value
 		}
 	}
@@ -164,6 +162,19 @@ func keyString(k *node) string {
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
 	return k.value
+}
+
+// specialWord reports whether a plain scalar that starts with a letter
+// resolves to something other than itself: a YAML 1.1 boolean, null or
+// infinity/NaN spelling.
+func specialWord(s string) bool {
+	switch s {
+	case "null", "Null", "NULL",
+		"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+		"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE":
+		return true
+	}
+	return false
 }
 
 var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
