@@ -47,11 +47,6 @@ func (r *Report) Counts() map[Severity]int {
 	return c
 }
 
-// Filter keeps only findings at or above min.
-func (r *Report) Filter(min Severity) {
-	r.Findings = slices.DeleteFunc(r.Findings, func(f Finding) bool { return f.Severity() < min })
-}
-
 // HighestSeverity returns the highest severity among the findings, or
 // Unknown when there are none.
 func (r *Report) HighestSeverity() Severity {

@@ -66,13 +66,20 @@ func podOf(o *manifest.Object) (*pod, error) {
 		return nil, err
 	}
 	if m == nil {
-		return nil, fmt.Errorf("%s: missing pod spec", specPath)
+		return nil, &fieldError{Path: specPath, Msg: "missing pod spec"}
 	}
 	if err := decodeInto(m, p.spec, specPath); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
+
+// fieldError is a pod template that does not decode: Path names the field.
+type fieldError struct {
+	Path, Msg string
+}
+
+func (e *fieldError) Error() string { return e.Path + ": " + e.Msg }
 
 // lookupMap follows a dotted path of map keys.
 func lookupMap(data map[string]any, path string) (map[string]any, error) {
@@ -88,7 +95,7 @@ func lookupMap(data map[string]any, path string) (map[string]any, error) {
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%s: expected a mapping, found %T", joinSegs(segs[:i+1]), v)
+			return nil, &fieldError{Path: joinSegs(segs[:i+1]), Msg: "want an object, found " + kindOf(v)}
 		}
 		cur = m
 	}

@@ -2,6 +2,7 @@ package misconfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -214,8 +215,12 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	}
 	p, err := podOf(o)
 	if err != nil {
-		loc := o.Location(strings.SplitN(err.Error(), ":", 2)[0])
-		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: loc.Line,
+		line := o.Line
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			line = o.Location(fe.Path).Line
+		}
+		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: line,
 			Message: fmt.Sprintf("%s %s: pod template not checked: %v", o.Kind(), o.Name(), err)})
 		return em
 	}

@@ -22,9 +22,9 @@ func decodeInto(data map[string]any, dst any, path string) error {
 	if err := decodeValue(data, v); err != nil {
 		var de *decodeError
 		if errors.As(err, &de) {
-			return fmt.Errorf("%s%s: %s", path, de.path(), de.msg)
+			return &fieldError{Path: path + de.path(), Msg: de.msg}
 		}
-		return failf("%v", err)
+		return &fieldError{Path: path, Msg: err.Error()}
 	}
 	return nil
 }
@@ -267,6 +267,11 @@ func decodeValue(in any, v reflect.Value) error {
 }
 
 func typeError(want string, got any) error {
+	return failf("want %s, found %s", want, kindOf(got))
+}
+
+// kindOf names the JSON kind of an unstructured value.
+func kindOf(got any) string {
 	kind := "a value"
 	switch got.(type) {
 	case string:
@@ -280,5 +285,5 @@ func typeError(want string, got any) error {
 	case map[string]any:
 		kind = "an object"
 	}
-	return failf("want %s, found %s", want, kind)
+	return kind
 }

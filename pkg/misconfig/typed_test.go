@@ -100,3 +100,23 @@ func TestBadFieldTypeNamesFieldAndLine(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateNotAnObject: a pod template of the wrong shape is an error at
+// the template's line, and the object still gets its other checks.
+func TestTemplateNotAnObject(t *testing.T) {
+	text := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: default}\nspec:\n  template: [1]\n"
+	s, err := New(Options{Stdin: strings.NewReader(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Scan(context.Background(), []string{"-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Line != 5 || !strings.Contains(rep.Errors[0].Message, "spec.template: want an object, found a list") {
+		t.Errorf("errors = %v", rep.Errors)
+	}
+	if len(pathsOf(rep, "k8s-default-namespace")) != 1 {
+		t.Error("object checks did not run")
+	}
+}

@@ -256,7 +256,4 @@ func TestParsePath(t *testing.T) {
 			t.Errorf("ParsePath(%q) (-want +got):\n%s", tt.in, diff)
 		}
 	}
-	if k := Key("a.b"); k != "['a.b']" {
-		t.Errorf("Key = %q", k)
-	}
 }

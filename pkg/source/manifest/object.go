@@ -172,12 +172,3 @@ type pathError string
 func (e pathError) Error() string { return "bad field path " + strconv.Quote(string(e)) }
 
 func errBadPath(p string) error { return pathError(p) }
-
-// Key renders a map key as a path segment, quoting keys that contain
-// separators.
-func Key(k string) string {
-	if strings.ContainsAny(k, ".[]'") || k == "" {
-		return "['" + k + "']"
-	}
-	return "." + k
-}
