@@ -286,3 +286,45 @@ func TestSecretKind(t *testing.T) {
 		}
 	}
 }
+
+func TestBadFieldTypeNamesFieldAndLine(t *testing.T) {
+	text := strings.Replace(goodPod, "      allowPrivilegeEscalation: false\n", "      allowPrivilegeEscalation: false\n      privileged: \"yes\"\n", 1)
+	rep := scanTextErrors(t, "restricted", text)
+	if len(rep.Errors) != 1 {
+		t.Fatalf("errors = %v", rep.Errors)
+	}
+	e := rep.Errors[0]
+	want := "spec.containers[0].securityContext.privileged: want a boolean, found a string"
+	if e.Line != 25 || !strings.Contains(e.Message, want) {
+		t.Errorf("error = %s, want line 25 and %q", e, want)
+	}
+	if rep.Objects != 1 {
+		t.Errorf("objects = %d", rep.Objects)
+	}
+}
+
+// TestTemplateNotAnObject: a pod template of the wrong shape is an error at
+// the template's line, and the object still gets its other checks.
+func TestTemplateNotAnObject(t *testing.T) {
+	text := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: default}\nspec:\n  template: [1]\n"
+	rep := scanTextErrors(t, "restricted", text)
+	if len(rep.Errors) != 1 || rep.Errors[0].Line != 5 || !strings.Contains(rep.Errors[0].Message, "spec.template: want an object, found a list") {
+		t.Errorf("errors = %v", rep.Errors)
+	}
+	if len(pathsOf(rep, "k8s-default-namespace")) != 1 {
+		t.Error("object checks did not run")
+	}
+}
+
+func scanTextErrors(t *testing.T, level, text string) *finding.Report {
+	t.Helper()
+	s, err := New(Options{PSSLevel: level, Stdin: strings.NewReader(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Scan(context.Background(), []string{"-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}

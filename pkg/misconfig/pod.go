@@ -54,63 +54,17 @@ func podOf(o *manifest.Object) (*pod, error) {
 		metaPath, specPath = tp+".metadata", tp+".spec"
 	}
 	p := &pod{obj: o, meta: &metav1.ObjectMeta{}, spec: &corev1.PodSpec{}, metaPath: metaPath, specPath: specPath, batch: o.Group() == "batch"}
-	if m, err := lookupMap(o.Data, metaPath); err != nil {
+	if _, err := o.Decode(metaPath, p.meta); err != nil {
 		return nil, err
-	} else if m != nil {
-		if err := decodeInto(m, p.meta, metaPath); err != nil {
-			return nil, err
-		}
 	}
-	m, err := lookupMap(o.Data, specPath)
+	found, err := o.Decode(specPath, p.spec)
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, &fieldError{Path: specPath, Msg: "missing pod spec"}
-	}
-	if err := decodeInto(m, p.spec, specPath); err != nil {
-		return nil, err
+	if !found {
+		return nil, &manifest.FieldError{Path: specPath, Line: o.Line, Msg: "missing pod spec"}
 	}
 	return p, nil
-}
-
-// fieldError is a pod template that does not decode: Path names the field.
-type fieldError struct {
-	Path, Msg string
-}
-
-func (e *fieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// lookupMap follows a dotted path of map keys.
-func lookupMap(data map[string]any, path string) (map[string]any, error) {
-	segs, err := manifest.ParsePath(path)
-	if err != nil {
-		return nil, err
-	}
-	cur := data
-	for i, s := range segs {
-		v, ok := cur[s.Key]
-		if !ok || v == nil {
-			return nil, nil
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, &fieldError{Path: joinSegs(segs[:i+1]), Msg: "want an object, found " + kindOf(v)}
-		}
-		cur = m
-	}
-	return cur, nil
-}
-
-func joinSegs(segs []manifest.Segment) string {
-	s := ""
-	for i, g := range segs {
-		if i > 0 {
-			s += "."
-		}
-		s += g.Key
-	}
-	return s
 }
 
 // containerRef is one container of a pod with its field path.

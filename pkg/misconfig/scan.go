@@ -198,8 +198,8 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	em := newEmitter(o, &fr.Findings)
 	if o.Group() == "" && o.Kind() == "ServiceAccount" {
 		sa := serviceAccount{namespace: o.Namespace(), name: o.Name()}
-		if b, ok := o.Data["automountServiceAccountToken"].(bool); ok {
-			sa.automount = &b
+		if _, err := o.Decode("automountServiceAccountToken", &sa.automount); err != nil {
+			fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: o.Line, Message: fmt.Sprintf("ServiceAccount %s: %v", o.Name(), err)})
 		}
 		fr.accounts = append(fr.accounts, sa)
 	}
@@ -216,9 +216,9 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	p, err := podOf(o)
 	if err != nil {
 		line := o.Line
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			line = o.Location(fe.Path).Line
+		var fe *manifest.FieldError
+		if errors.As(err, &fe) && fe.Line > 0 {
+			line = fe.Line
 		}
 		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: line,
 			Message: fmt.Sprintf("%s %s: pod template not checked: %v", o.Kind(), o.Name(), err)})

@@ -79,6 +79,86 @@ func (d *decoder) value(n *node, depth int) (any, error) {
 	return nil, errAt(int(n.line), "unexpected YAML node")
 }
 
+// check validates a tree against what value would reject (alias bombs,
+// depth, non-scalar keys, merge values that are not mappings) and collects
+// the duplicate-key warnings, without building anything: Data is built
+// only when asked for.
+func (d *decoder) check(n *node, depth int) error {
+	d.values++
+	if d.values > maxValues {
+		return errAt(int(n.line), "document expands to more than %d values (alias bomb?)", maxValues)
+	}
+	if depth > maxDepth {
+		return errAt(int(n.line), "document nested deeper than %d levels", maxDepth)
+	}
+	switch n.kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.content {
+			if err := d.check(c, depth+1); err != nil {
+				return err
+			}
+		}
+	case yaml.AliasNode:
+		if n.alias == nil {
+			return errAt(int(n.line), "unknown alias %q", n.value)
+		}
+		return d.check(n.alias, depth+1)
+	case yaml.MappingNode:
+		var seen map[string]int // only for big mappings; small ones scan
+		if len(n.content) > 32 {
+			seen = make(map[string]int, len(n.content)/2)
+		}
+		for i := 0; i+1 < len(n.content); i += 2 {
+			k, v := n.content[i], n.content[i+1]
+			if k.kind == yaml.ScalarNode && k.tag == "!!merge" {
+				m := resolveAlias(v)
+				srcs := []*node{m}
+				if m.kind == yaml.SequenceNode {
+					srcs = m.content
+				}
+				for _, s := range srcs {
+					if resolveAlias(s).kind != yaml.MappingNode {
+						return errAt(int(s.line), "merge key value is not a mapping")
+					}
+				}
+				if err := d.check(v, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if k.kind != yaml.ScalarNode {
+				return errAt(int(k.line), "mapping key is not a scalar")
+			}
+			key := keyString(k)
+			if first := d.firstKey(n, i, key, seen); first > 0 {
+				d.warnings = append(d.warnings, problemAt{int(k.line), fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, first)})
+			}
+			if err := d.check(v, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// firstKey returns the line of an earlier key equal to key in mapping n
+// before index i, or 0.
+func (d *decoder) firstKey(n *node, i int, key string, seen map[string]int) int {
+	if seen != nil {
+		first, dup := seen[key]
+		if !dup {
+			seen[key] = int(n.content[i].line)
+		}
+		return first
+	}
+	for j := 0; j < i; j += 2 {
+		if k := n.content[j]; k.kind == yaml.ScalarNode && k.tag != "!!merge" && keyString(k) == key {
+			return int(k.line)
+		}
+	}
+	return 0
+}
+
 // mapping fills out from n; merge keys (<<) fill only keys not set
 // explicitly, as YAML 1.1 prescribes.
 func (d *decoder) mapping(n *node, out map[string]any, depth int) error {
@@ -93,9 +173,6 @@ func (d *decoder) mapping(n *node, out map[string]any, depth int) error {
 			return errAt(int(k.line), "mapping key is not a scalar")
 		}
 		key := keyString(k)
-		if _, dup := out[key]; dup {
-			d.warnings = append(d.warnings, problemAt{int(k.line), fmt.Sprintf("duplicate key %q (first at line %d); the last value wins", key, firstKeyLine(n, key))})
-		}
 		val, err := d.value(v, depth+1)
 		if err != nil {
 			return err
@@ -229,13 +306,4 @@ func resolvePlain(s string) any {
 		}
 	}
 	return s
-}
-
-func firstKeyLine(n *node, key string) int {
-	for i := 0; i+1 < len(n.content); i += 2 {
-		if n.content[i].kind == yaml.ScalarNode && keyString(n.content[i]) == key {
-			return int(n.content[i].line)
-		}
-	}
-	return 0
 }

@@ -99,7 +99,7 @@ data:
 	if len(res.Objects) != 1 {
 		t.Fatalf("objects = %d, errors %v", len(res.Objects), res.Errors)
 	}
-	got := res.Objects[0].Data["data"].(map[string]any)
+	got := res.Objects[0].Data()["data"].(map[string]any)
 	want := map[string]any{
 		"yes1": true, "quoted": "yes", "false": false, "octal": int64(0o777), "hex": int64(31),
 		"under": int64(1000), "float": 1500.0, "inf": math.Inf(1), "tagged": "12", "nul": nil,

@@ -15,43 +15,50 @@ type Object struct {
 	File string
 	// Line and Column are where the object starts (1-based).
 	Line, Column int
-	// Data is the object's content, decoded as the API server would.
-	Data map[string]any
+
+	apiVersion, kind, name, namespace string
 
 	root       *node
 	lineOffset int
+	data       map[string]any
 }
 
 // APIVersion returns the object's apiVersion.
-func (o *Object) APIVersion() string { s, _ := o.Data["apiVersion"].(string); return s }
+func (o *Object) APIVersion() string { return o.apiVersion }
 
 // Kind returns the object's kind.
-func (o *Object) Kind() string { s, _ := o.Data["kind"].(string); return s }
+func (o *Object) Kind() string { return o.kind }
 
 // Group returns the API group of the object's apiVersion ("" for core).
 func (o *Object) Group() string {
-	av := o.APIVersion()
-	if i := strings.IndexByte(av, '/'); i >= 0 {
-		return av[:i]
+	if i := strings.IndexByte(o.apiVersion, '/'); i >= 0 {
+		return o.apiVersion[:i]
 	}
 	return ""
 }
 
-// Metadata returns the object's metadata map, or nil.
-func (o *Object) Metadata() map[string]any { m, _ := o.Data["metadata"].(map[string]any); return m }
-
 // Name returns metadata.name (or metadata.generateName).
-func (o *Object) Name() string {
-	m := o.Metadata()
-	if s, _ := m["name"].(string); s != "" {
-		return s
-	}
-	s, _ := m["generateName"].(string)
-	return s
-}
+func (o *Object) Name() string { return o.name }
 
 // Namespace returns metadata.namespace.
-func (o *Object) Namespace() string { s, _ := o.Metadata()["namespace"].(string); return s }
+func (o *Object) Namespace() string { return o.namespace }
+
+// Data returns the object's content decoded as the API server would
+// (unstructured: maps, lists, strings, int64, float64, bools). It is built
+// on first use: checks that only need typed fields use Decode and never
+// pay for it.
+func (o *Object) Data() map[string]any {
+	if o.data == nil {
+		// Parse validated the tree against the same limits, so this cannot
+		// fail; an empty map is the safe answer if it ever did.
+		v, _ := (&decoder{}).value(o.root, 0)
+		o.data, _ = v.(map[string]any)
+		if o.data == nil {
+			o.data = map[string]any{}
+		}
+	}
+	return o.data
+}
 
 // Resource identifies the object in findings.
 func (o *Object) Resource() finding.Resource {

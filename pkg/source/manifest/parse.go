@@ -99,8 +99,7 @@ func parseDocument(file string, doc document, res *Result) {
 	}
 	top := root.content[0]
 	d := &decoder{}
-	v, err := d.value(top, 0)
-	if err != nil {
+	if err := d.check(top, 0); err != nil {
 		line, msg := doc.line+int(top.line), err.Error()
 		if le, ok := err.(*lineError); ok {
 			line, msg = doc.line+le.line, le.msg
@@ -111,7 +110,7 @@ func parseDocument(file string, doc document, res *Result) {
 	for _, w := range d.warnings {
 		res.notef(file, doc.line+w.line, "%s", w.msg)
 	}
-	addObject(file, top, v, doc.line, res)
+	addObject(file, top, doc.line, res)
 }
 
 // parseYAML parses one document: by the fast path when it can, by yaml.v3
@@ -127,54 +126,98 @@ func parseYAML(data []byte) (*node, error) {
 	return fromYAML(&root, map[*yaml.Node]*node{}), nil
 }
 
-// addObject records v as an object, expanding kind: List.
-func addObject(file string, n *node, v any, lineOffset int, res *Result) {
+// addObject records n as an object, expanding kind: List.
+func addObject(file string, n *node, lineOffset int, res *Result) {
+	n = resolveAlias(n)
 	line := lineOffset + int(n.line)
-	m, ok := v.(map[string]any)
-	if !ok {
-		if v != nil {
+	if n.kind != yaml.MappingNode {
+		if !(n.kind == yaml.ScalarNode && scalar(n) == nil) {
 			res.notef(file, line, "not a Kubernetes object (a YAML %s, not a mapping): skipped", kindName(n))
 		}
 		return
 	}
-	apiVersion, _ := m["apiVersion"].(string)
-	kind, _ := m["kind"].(string)
+	apiVersion, kind := stringAt(n, "apiVersion"), stringAt(n, "kind")
 	if apiVersion == "" || kind == "" {
 		res.notef(file, line, "not a Kubernetes object (no apiVersion or kind): skipped")
 		return
 	}
-	if items, isList := m["items"].([]any); isList && strings.HasSuffix(kind, "List") {
-		seq := mappingValue(n, "items")
-		for i, it := range items {
-			if seq == nil || i >= len(seq.content) {
-				break
-			}
-			addObject(file, resolveAlias(seq.content[i]), it, lineOffset, res)
+	if items := mappingValue(n, "items"); items != nil && items.kind == yaml.SequenceNode && strings.HasSuffix(kind, "List") {
+		for _, it := range items.content {
+			addObject(file, it, lineOffset, res)
 		}
 		return
 	}
-	if md, ok := m["metadata"]; ok && md != nil {
-		if _, isMap := md.(map[string]any); !isMap {
+	o := &Object{File: file, Line: line, Column: int(n.column), apiVersion: apiVersion, kind: kind, root: n, lineOffset: lineOffset}
+	if md := mappingValue(n, "metadata"); md != nil && !(md.kind == yaml.ScalarNode && scalar(md) == nil) {
+		if md.kind != yaml.MappingNode {
 			res.errorf(file, line, "%s: metadata is not a mapping", kind)
 			return
 		}
+		o.name = stringAt(md, "name")
+		if o.name == "" {
+			o.name = stringAt(md, "generateName")
+		}
+		o.namespace = stringAt(md, "namespace")
 	}
-	res.Objects = append(res.Objects, &Object{
-		File: file, Line: line, Column: int(n.column), Data: m, root: n, lineOffset: lineOffset,
-	})
+	res.Objects = append(res.Objects, o)
 }
 
+// stringAt returns the string value of key in mapping n, "" when absent
+// or not a string.
+func stringAt(n *node, key string) string {
+	v := mappingValue(n, key)
+	if v == nil || v.kind != yaml.ScalarNode {
+		return ""
+	}
+	s, _ := scalar(v).(string)
+	return s
+}
+
+// mappingValue returns the value of key in mapping n as Data would have
+// it: the last explicit entry, else the merged mappings', later ones first.
 func mappingValue(n *node, key string) *node {
 	n = resolveAlias(n)
 	if n.kind != yaml.MappingNode {
 		return nil
 	}
+	var found *node
+	merges := false
 	for i := 0; i+1 < len(n.content); i += 2 {
-		if keyString(n.content[i]) == key {
-			return resolveAlias(n.content[i+1])
+		k := n.content[i]
+		if k.tag == "!!merge" {
+			merges = true
+			continue
+		}
+		if keyString(k) == key {
+			found = n.content[i+1]
+		}
+	}
+	if found != nil || !merges {
+		return resolveAliasOrNil(found)
+	}
+	for i := len(n.content) - 2; i >= 0; i -= 2 {
+		if n.content[i].tag != "!!merge" {
+			continue
+		}
+		m := resolveAlias(n.content[i+1])
+		srcs := []*node{m}
+		if m.kind == yaml.SequenceNode {
+			srcs = m.content
+		}
+		for j := len(srcs) - 1; j >= 0; j-- {
+			if v := mappingValue(srcs[j], key); v != nil {
+				return v
+			}
 		}
 	}
 	return nil
+}
+
+func resolveAliasOrNil(n *node) *node {
+	if n == nil {
+		return nil
+	}
+	return resolveAlias(n)
 }
 
 func kindName(n *node) string {
