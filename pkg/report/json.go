@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
 )
@@ -117,19 +118,18 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 		bw.WriteString("[]")
 	} else {
 		bw.WriteString("[\n")
-		var b []byte
-		for i := range r.Findings {
+		n := len(r.Findings)
+		encodeOrdered(bw, n, func(b []byte, i int) []byte {
 			j := r.Findings[i].JSON()
 			if j.Fingerprint == "" {
 				j.Fingerprint = fingerprint(&r.Findings[i])
 			}
-			b = appendFinding(b[:0], &j)
-			if i < len(r.Findings)-1 {
+			b = appendFinding(b, &j)
+			if i < n-1 {
 				b = append(b, ',')
 			}
-			b = append(b, '\n')
-			bw.Write(b)
-		}
+			return append(b, '\n')
+		})
 		bw.WriteString("  ]")
 	}
 	if err := list("errors", len(r.Errors), func(i int) any { return r.Errors[i] }); err != nil {
@@ -172,4 +172,54 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// encodeBatch is how many items one goroutine encodes at a time.
+const encodeBatch = 2048
+
+// encodeOrdered writes the encodings of items 0..n-1 in order, encoding
+// batches of them on every CPU: the scan runs in parallel, and a report
+// of a hundred thousand findings should not become its serial tail. At
+// most two batches per CPU are in flight, so memory stays flat. Write
+// errors surface at w.Flush.
+func encodeOrdered(w *bufio.Writer, n int, enc func(b []byte, i int) []byte) {
+	batches := (n + encodeBatch - 1) / encodeBatch
+	workers := min(runtime.GOMAXPROCS(0), batches)
+	encode := func(batch int) []byte {
+		var b []byte
+		for i := batch * encodeBatch; i < min(n, (batch+1)*encodeBatch); i++ {
+			b = enc(b, i)
+		}
+		return b
+	}
+	if workers <= 1 {
+		for batch := range batches {
+			w.Write(encode(batch))
+		}
+		return
+	}
+	results := make([]chan []byte, batches)
+	for i := range results {
+		results[i] = make(chan []byte, 1)
+	}
+	inFlight := make(chan struct{}, 2*workers)
+	next := make(chan int)
+	go func() {
+		for batch := range batches {
+			inFlight <- struct{}{}
+			next <- batch
+		}
+		close(next)
+	}()
+	for range workers {
+		go func() {
+			for batch := range next {
+				results[batch] <- encode(batch)
+			}
+		}()
+	}
+	for batch := range batches {
+		w.Write(<-results[batch])
+		<-inFlight
+	}
 }

@@ -163,3 +163,27 @@ func TestAppendFindingMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLargeReportInOrder covers the parallel encoding: many batches,
+// written complete and in order.
+func TestJSONLargeReportInOrder(t *testing.T) {
+	r := bigReport(3*encodeBatch + 17)
+	var out bytes.Buffer
+	if err := Write(&out, JSON, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Findings []struct{ Fingerprint string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Findings) != len(r.Findings) {
+		t.Fatalf("%d findings, want %d", len(doc.Findings), len(r.Findings))
+	}
+	for i, f := range doc.Findings {
+		if f.Fingerprint != r.Findings[i].Fingerprint {
+			t.Fatalf("finding %d out of order", i)
+		}
+	}
+}

@@ -86,6 +86,15 @@ func appendField(b []byte, indent, key, value string, first bool) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the ASCII bytes encoding/json writes as they are (with HTML
+// escaping on).
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString quotes s as encoding/json does with HTML escaping on.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
@@ -93,7 +102,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}

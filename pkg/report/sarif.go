@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
@@ -207,23 +208,26 @@ func writeSARIF(w io.Writer, r *finding.Report, opts Options) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(head.Bytes()[:at+len(marker)-1])
-	if len(r.Findings) > 0 {
-		var buf bytes.Buffer
-		item := json.NewEncoder(&buf)
-		item.SetIndent("        ", "  ")
-		item.SetEscapeHTML(false)
+	if n := len(r.Findings); n > 0 {
 		bw.WriteString("\n")
-		for i := range r.Findings {
-			buf.Reset()
+		var encErr error
+		var errOnce sync.Once
+		encodeOrdered(bw, n, func(b []byte, i int) []byte {
+			buf := bytes.NewBuffer(append(b, "        "...))
+			item := json.NewEncoder(buf)
+			item.SetIndent("        ", "  ")
+			item.SetEscapeHTML(false)
 			if err := item.Encode(result(i)); err != nil {
-				return err
+				errOnce.Do(func() { encErr = err })
 			}
-			bw.WriteString("        ")
-			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-			if i < len(r.Findings)-1 {
-				bw.WriteByte(',')
+			out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			if i < n-1 {
+				out = append(out, ',')
 			}
-			bw.WriteByte('\n')
+			return append(out, '\n')
+		})
+		if encErr != nil {
+			return encErr
 		}
 		bw.WriteString("      ")
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 
@@ -212,6 +213,33 @@ func TestCamelCase(t *testing.T) {
 	} {
 		if got := camelCase(in); got != want {
 			t.Errorf("camelCase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSARIFLargeReportInOrder(t *testing.T) {
+	r := bigReport(2*encodeBatch + 5)
+	var out bytes.Buffer
+	if err := Write(&out, SARIF, r, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+			}
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &log); err != nil {
+		t.Fatal(err)
+	}
+	res := log.Runs[0].Results
+	if len(res) != len(r.Findings) {
+		t.Fatalf("%d results, want %d", len(res), len(r.Findings))
+	}
+	for i := range res {
+		if res[i].PartialFingerprints[sarifFingerprintKey] != r.Findings[i].Fingerprint {
+			t.Fatalf("result %d out of order", i)
 		}
 	}
 }
