@@ -185,8 +185,15 @@ const encodeBatch = 2048
 func encodeOrdered(w *bufio.Writer, n int, enc func(b []byte, i int) []byte) {
 	batches := (n + encodeBatch - 1) / encodeBatch
 	workers := min(runtime.GOMAXPROCS(0), batches)
+	// Batch buffers are recycled: fresh ones would be garbage the size of
+	// the whole report.
+	free := make(chan []byte, 2*workers+1)
 	encode := func(batch int) []byte {
 		var b []byte
+		select {
+		case b = <-free:
+		default:
+		}
 		for i := batch * encodeBatch; i < min(n, (batch+1)*encodeBatch); i++ {
 			b = enc(b, i)
 		}
@@ -194,7 +201,9 @@ func encodeOrdered(w *bufio.Writer, n int, enc func(b []byte, i int) []byte) {
 	}
 	if workers <= 1 {
 		for batch := range batches {
-			w.Write(encode(batch))
+			b := encode(batch)
+			w.Write(b)
+			free <- b[:0]
 		}
 		return
 	}
@@ -219,7 +228,12 @@ func encodeOrdered(w *bufio.Writer, n int, enc func(b []byte, i int) []byte) {
 		}()
 	}
 	for batch := range batches {
-		w.Write(<-results[batch])
+		b := <-results[batch]
+		w.Write(b)
+		select {
+		case free <- b[:0]:
+		default:
+		}
 		<-inFlight
 	}
 }
