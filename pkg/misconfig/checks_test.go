@@ -140,16 +140,10 @@ func checkCases() []checkCase {
 	}
 }
 
+// scanText scans text as stdin and fails on input errors.
 func scanText(t *testing.T, level, text string) *finding.Report {
 	t.Helper()
-	s, err := New(Options{PSSLevel: level, Stdin: strings.NewReader(text)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := s.Scan(context.Background(), []string{"-"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := scanTextErrors(t, level, text)
 	if len(rep.Errors) > 0 {
 		t.Fatalf("input errors: %v\n%s", rep.Errors, text)
 	}
@@ -316,6 +310,7 @@ func TestTemplateNotAnObject(t *testing.T) {
 	}
 }
 
+// scanTextErrors scans text as stdin; input errors are in the report.
 func scanTextErrors(t *testing.T, level, text string) *finding.Report {
 	t.Helper()
 	s, err := New(Options{PSSLevel: level, Stdin: strings.NewReader(text)})
