@@ -13,6 +13,7 @@ import (
 	"k8s.io/pod-security-admission/api"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/rbac"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -82,6 +83,7 @@ func (s *Scanner) Rules() []*finding.Rule {
 	for _, c := range s.checks {
 		rules = append(rules, c.rule)
 	}
+	rules = append(rules, rbac.Rules()...)
 	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
 	return rules
 }
@@ -115,6 +117,7 @@ type FileResult struct {
 	Notes    []finding.Problem
 	saChecks []saCheck
 	accounts []serviceAccount
+	rbac     []*rbac.Object
 }
 
 type serviceAccount struct {
@@ -160,6 +163,7 @@ feed:
 	}
 	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
 	resolveServiceAccounts(results)
+	addRBAC(inputs, results)
 	total := 0
 	for i := range results {
 		total += len(results[i].Findings)
@@ -203,6 +207,14 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 		}
 		fr.accounts = append(fr.accounts, sa)
 	}
+	if o.Group() == rbac.Group {
+		r, err := rbac.Decode(o)
+		if err != nil {
+			fr.Errors = append(fr.Errors, problemOf(o, err))
+		} else if r != nil {
+			fr.rbac = append(fr.rbac, r)
+		}
+	}
 	if !builtinGroups[o.Group()] {
 		fr.Notes = append(fr.Notes, finding.Problem{File: o.File, Line: o.Line,
 			Message: fmt.Sprintf("custom resource %s %s: no built-in checks apply", o.APIVersion(), o.Kind())})
@@ -215,13 +227,9 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	}
 	p, err := podOf(o)
 	if err != nil {
-		line := o.Line
-		var fe *manifest.FieldError
-		if errors.As(err, &fe) && fe.Line > 0 {
-			line = fe.Line
-		}
-		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: line,
-			Message: fmt.Sprintf("%s %s: pod template not checked: %v", o.Kind(), o.Name(), err)})
+		p := problemOf(o, err)
+		p.Message = fmt.Sprintf("%s %s: pod template not checked: %v", o.Kind(), o.Name(), err)
+		fr.Errors = append(fr.Errors, p)
 		return em
 	}
 	if p == nil {
@@ -235,6 +243,38 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 		}
 	}
 	return em
+}
+
+// problemOf reports a decoding error at the line of the field at fault.
+func problemOf(o *manifest.Object, err error) finding.Problem {
+	line := o.Line
+	var fe *manifest.FieldError
+	if errors.As(err, &fe) && fe.Line > 0 {
+		line = fe.Line
+	}
+	return finding.Problem{File: o.File, Line: line, Message: fmt.Sprintf("%s %s: %v", o.Kind(), o.Name(), err)}
+}
+
+// addRBAC judges the RBAC objects of every file together (aggregation
+// spans files) and merges the findings into their files' results.
+func addRBAC(inputs []manifest.Input, results []FileResult) {
+	var objs []*rbac.Object
+	for _, r := range results {
+		objs = append(objs, r.rbac...)
+	}
+	if len(objs) == 0 {
+		return
+	}
+	byFile := map[string][]finding.Finding{}
+	for _, f := range rbac.Analyze(objs) {
+		byFile[f.Location.File] = append(byFile[f.Location.File], f)
+	}
+	for i, in := range inputs {
+		if fs := byFile[in.Name]; len(fs) > 0 {
+			slices.SortFunc(fs, finding.Compare)
+			results[i].Findings = merge(results[i].Findings, fs)
+		}
+	}
 }
 
 // resolveServiceAccounts adds the automount findings to their files'

@@ -172,7 +172,8 @@ func (d *typedDecoder) fieldError(path string, err error) error {
 	for i := len(de.segs) - 1; i >= 0; i-- {
 		b.WriteString(de.segs[i])
 	}
-	return &FieldError{Path: b.String(), Line: d.obj.lineOffset + de.line, Msg: de.msg}
+	// From the root (path ""), the first segment's dot leads nowhere.
+	return &FieldError{Path: strings.TrimPrefix(b.String(), "."), Line: d.obj.lineOffset + de.line, Msg: de.msg}
 }
 
 func (d *typedDecoder) decode(n *node, v reflect.Value) error {
