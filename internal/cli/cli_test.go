@@ -157,3 +157,51 @@ func TestChecksDocUpToDate(t *testing.T) {
 		t.Error("docs/checks.md is stale: run `make docs`")
 	}
 }
+
+// TestExceptions runs the whole path: an ignore file found in the scanned
+// tree suppresses (and --show-suppressed says by which entry), a malformed
+// --ignorefile fails the scan, and suppressed findings do not trip the gate.
+func TestExceptions(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/medium.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ignore := "exceptions:\n- check: k8s-readonly-root-filesystem\n  resources: [{kind: Pod, name: p*}]\n  reason: writes a cache\n  owner: team-shop\n  expires: 2999-12-31\n"
+	if err := os.WriteFile(filepath.Join(dir, ".mamori-ignore.yaml"), []byte(ignore), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "", "scan", "config", "--show-suppressed", dir)
+	if code != ExitClean {
+		t.Errorf("exit %d, want %d (the only finding is suppressed)\n%s", code, ExitClean, out)
+	}
+	for _, want := range []string{"Suppressed", "k8s-readonly-root-filesystem", "by " + filepath.ToSlash(dir) + "/.mamori-ignore.yaml:2 (owner team-shop, until 2999-12-31): writes a cache", "1 suppressed by exceptions"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, "", "scan", "config", "-f", "json", "--show-suppressed", dir)
+	var rep struct {
+		Summary    struct{ Suppressed int }
+		Suppressed []struct {
+			Finding   struct{ CheckID string }
+			Exception struct{ Owner string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != ExitClean {
+		t.Fatalf("json: exit %d, %v", code, err)
+	}
+	if rep.Summary.Suppressed != 1 || len(rep.Suppressed) != 1 || rep.Suppressed[0].Exception.Owner != "team-shop" {
+		t.Errorf("json suppressed = %+v", rep)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("exceptions:\n- check: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, "", "scan", "config", "-f", "json", "--ignorefile", bad, dir); code != ExitError || !strings.Contains(errs, "bad.yaml:2: exception: reason is required") {
+		t.Errorf("malformed ignore file: exit %d, stderr %s", code, errs)
+	}
+}

@@ -21,6 +21,8 @@ type outputFlags struct {
 	exitCode int
 	failOn   string
 	color    string
+	// showSuppressed is set by commands that apply exceptions.
+	showSuppressed bool
 }
 
 func (o *outputFlags) register(cmd *cobra.Command) {
@@ -34,12 +36,14 @@ func (o *outputFlags) register(cmd *cobra.Command) {
 }
 
 type scanConfigFlags struct {
-	out         outputFlags
-	pssLevel    string
-	pssVersion  string
-	skip        []string
-	maxFileSize int64
-	workers     int
+	out            outputFlags
+	pssLevel       string
+	pssVersion     string
+	skip           []string
+	maxFileSize    int64
+	workers        int
+	ignoreFiles    []string
+	showSuppressed bool
 }
 
 func newScan(stdio IO) *cobra.Command {
@@ -64,6 +68,8 @@ func newScan(stdio IO) *cobra.Command {
 	f.StringSliceVar(&fl.skip, "skip", nil, "glob of files or directories not to scan (matched against the path and the base name; repeatable)")
 	f.Int64Var(&fl.maxFileSize, "max-file-size", 64<<20, "largest file to read, in bytes")
 	f.IntVar(&fl.workers, "workers", 0, "files scanned in parallel (0: one per CPU)")
+	f.StringSliceVar(&fl.ignoreFiles, "ignorefile", nil, "exception file applying to everything scanned, beside the .mamori-ignore.yaml files found in scanned directories (repeatable)")
+	f.BoolVar(&fl.showSuppressed, "show-suppressed", false, "list the findings exceptions suppressed, and by which entry")
 	scan.AddCommand(config)
 	return scan
 }
@@ -83,7 +89,7 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 	}
 	scanner, err := misconfig.New(misconfig.Options{
 		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
-		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In,
+		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In, IgnoreFiles: fl.ignoreFiles,
 	})
 	if err != nil {
 		return err
@@ -101,6 +107,7 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 		}
 		rep.Findings = kept
 	}
+	fl.out.showSuppressed = fl.showSuppressed
 	if err := writeReport(stdio, &fl.out, format, rep, "scan config"); err != nil {
 		return err
 	}
@@ -158,7 +165,7 @@ func writeReport(stdio IO, o *outputFlags, format report.Format, rep *finding.Re
 	default:
 		return fmt.Errorf("--color %q: want auto, always or never", o.color)
 	}
-	if err := report.Write(w, format, rep, report.Options{Color: color, ToolVersion: Version, Command: command}); err != nil {
+	if err := report.Write(w, format, rep, report.Options{Color: color, ToolVersion: Version, Command: command, ShowSuppressed: o.showSuppressed}); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if f, ok := w.(*os.File); ok && o.output != "" {

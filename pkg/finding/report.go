@@ -36,6 +36,24 @@ type Report struct {
 	Notes []Problem `json:"notes"`
 	// Rules holds the metadata of every check that ran, sorted by ID.
 	Rules []*Rule `json:"-"`
+	// Suppressed are findings that an exception accepted.
+	Suppressed []Suppression `json:"-"`
+}
+
+// Suppression is a finding an exception accepted, and the exception.
+type Suppression struct {
+	Finding   Finding      `json:"finding"`
+	Exception ExceptionRef `json:"exception"`
+}
+
+// ExceptionRef identifies an exception in reports.
+type ExceptionRef struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Check   string `json:"check"`
+	Reason  string `json:"reason"`
+	Owner   string `json:"owner"`
+	Expires string `json:"expires"`
 }
 
 // Counts returns the number of findings per severity.

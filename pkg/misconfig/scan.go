@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/pod-security-admission/api"
 
+	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/rbac"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
@@ -32,6 +35,11 @@ type Options struct {
 	Skip []string
 	// Stdin is read for the target "-".
 	Stdin io.Reader
+	// IgnoreFiles are exception files applying to everything scanned, in
+	// addition to the .mamori-ignore.yaml files found in scanned trees.
+	IgnoreFiles []string
+	// Now is the day exceptions are judged on; nil means today.
+	Now func() time.Time
 }
 
 // Scanner checks Kubernetes manifests.
@@ -129,7 +137,7 @@ type serviceAccount struct {
 // every object. Input problems are reported in the report, never returned:
 // one bad file does not hide the others. The error is for cancellation.
 func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, error) {
-	inputs, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip})
+	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip, Sidecars: []string{exception.FileName}})
 	results := make([]FileResult, len(inputs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -176,8 +184,41 @@ feed:
 		rep.Errors = append(rep.Errors, r.Errors...)
 		rep.Notes = append(rep.Notes, r.Notes...)
 	}
+	s.applyExceptions(rep, ignoreFiles)
 	rep.Sort()
 	return rep, nil
+}
+
+// applyExceptions loads the ignore files found in the scanned trees (each
+// scoped to its directory) and those named with --ignorefile, and applies
+// them. Bad entries are input errors.
+func (s *Scanner) applyExceptions(rep *finding.Report, found []manifest.Input) {
+	set := &exception.Set{}
+	load := func(in manifest.Input, base string) {
+		data, err := manifest.Read(in, nil, s.opts.MaxFileSize)
+		if err != nil {
+			rep.Errors = append(rep.Errors, finding.Problem{File: in.Name, Message: err.Error()})
+			return
+		}
+		loaded, errs := exception.Load(in.Name, data, base)
+		rep.Errors = append(rep.Errors, errs...)
+		set.Add(loaded)
+	}
+	for _, in := range found {
+		load(in, path.Dir(in.Name))
+	}
+	for _, f := range s.opts.IgnoreFiles {
+		in, _, errs := manifest.Discover(context.Background(), []string{f}, manifest.DiscoverOptions{})
+		rep.Errors = append(rep.Errors, errs...)
+		for _, i := range in {
+			load(i, "")
+		}
+	}
+	now := time.Now
+	if s.opts.Now != nil {
+		now = s.opts.Now
+	}
+	set.Apply(rep, now())
 }
 
 // ScanFile checks the objects of one manifest file. The result's

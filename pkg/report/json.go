@@ -36,6 +36,7 @@ type jsonSummary struct {
 	BySeverity jsonBySeverity `json:"bySeverity"`
 	Errors     int            `json:"errors"`
 	Notes      int            `json:"notes"`
+	Suppressed int            `json:"suppressed"`
 }
 
 // jsonBySeverity is a struct rather than a map so that severities appear
@@ -73,8 +74,9 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 				Info:     c[finding.Info],
 				Unknown:  c[finding.Unknown],
 			},
-			Errors: len(r.Errors),
-			Notes:  len(r.Notes),
+			Errors:     len(r.Errors),
+			Notes:      len(r.Notes),
+			Suppressed: len(r.Suppressed),
 		},
 	}, "", "  ")
 	if err != nil {
@@ -137,6 +139,17 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 	}
 	if err := list("notes", len(r.Notes), func(i int) any { return r.Notes[i] }); err != nil {
 		return err
+	}
+	if opts.ShowSuppressed {
+		if err := list("suppressed", len(r.Suppressed), func(i int) any {
+			sp := r.Suppressed[i]
+			return struct {
+				Finding   finding.JSON         `json:"finding"`
+				Exception finding.ExceptionRef `json:"exception"`
+			}{sp.Finding.JSON(), sp.Exception}
+		}); err != nil {
+			return err
+		}
 	}
 	bw.WriteString("\n}\n")
 	return bw.Flush()

@@ -38,7 +38,7 @@ func TestJSONShape(t *testing.T) {
 	wantKeys := map[string][]string{
 		"top":        {"checks", "command", "errors", "findings", "notes", "schemaVersion", "summary", "targets", "tool"},
 		"tool":       {"name", "version"},
-		"summary":    {"bySeverity", "errors", "files", "findings", "notes", "objects"},
+		"summary":    {"bySeverity", "errors", "files", "findings", "notes", "objects", "suppressed"},
 		"bySeverity": {"CRITICAL", "HIGH", "INFO", "LOW", "MEDIUM"},
 		"finding":    {"checkID", "fingerprint", "location", "message", "resource", "severity", "title"},
 		"check":      {"controls", "description", "references", "remediation", "severity", "title"},
@@ -97,7 +97,7 @@ func TestJSONShape(t *testing.T) {
 		"summary": map[string]any{
 			"files": float64(5), "objects": float64(3), "findings": float64(4),
 			"bySeverity": map[string]any{"CRITICAL": float64(2), "HIGH": float64(0), "MEDIUM": float64(1), "LOW": float64(1), "INFO": float64(0)},
-			"errors":     float64(1), "notes": float64(2),
+			"errors":     float64(1), "notes": float64(2), "suppressed": float64(0),
 		},
 	}
 	for k, want := range wantValues {

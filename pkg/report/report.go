@@ -53,6 +53,9 @@ type Options struct {
 	// Command is the command that produced the report, e.g. "scan config",
 	// recorded in JSON and SARIF metadata.
 	Command string
+	// ShowSuppressed lists the findings exceptions suppressed, with the
+	// exception that did (table and JSON).
+	ShowSuppressed bool
 }
 
 // toolName is the name every format reports the tool under.
@@ -101,6 +104,9 @@ func Summary(r *finding.Report) string {
 	fmt.Fprintf(&b, ") in %s from %s; %s, %s",
 		plural(r.Objects, "object"), plural(r.Files, "file"),
 		plural(len(r.Errors), "error"), plural(len(r.Notes), "note"))
+	if n := len(r.Suppressed); n > 0 {
+		fmt.Fprintf(&b, "; %d suppressed by exceptions", n)
+	}
 	return b.String()
 }
 

@@ -147,6 +147,16 @@ func writeTable(w io.Writer, r *finding.Report, opts Options) error {
 	}
 	section("Errors", r.Errors, 0)
 	section("Notes", r.Notes, maxTableNotes)
+	if opts.ShowSuppressed && len(r.Suppressed) > 0 {
+		block()
+		bw.WriteString("Suppressed\n")
+		for _, sp := range r.Suppressed {
+			f, e := sp.Finding, sp.Exception
+			fmt.Fprintf(bw, "%s%s  %s  %s  %s\n%s  by %s (owner %s, until %s): %s\n", indent, clean(f.Location.String()), clean(f.CheckID()),
+				clean(f.Resource.String()), clean(f.Message), indent, clean(finding.Location{File: e.File, Line: e.Line}.String()),
+				clean(e.Owner), e.Expires, clean(e.Reason))
+		}
+	}
 
 	block()
 	if len(r.Findings) == 0 {

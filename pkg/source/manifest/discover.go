@@ -37,6 +37,10 @@ type DiscoverOptions struct {
 	// Skip holds glob patterns (path.Match syntax) matched against each
 	// file's or directory's slash path and base name.
 	Skip []string
+	// Sidecars are base names of files that configure the scan of their
+	// directory (such as .mamori-ignore.yaml): found while walking, they
+	// are returned apart and not read as manifests.
+	Sidecars []string
 }
 
 // skippedDirs are never descended into: they hold no manifests, only noise.
@@ -56,12 +60,8 @@ func IsManifestName(name string) bool {
 // recursively for *.yaml, *.yml and *.json; files named explicitly are read
 // whatever their extension; "-" is standard input. Targets that do not
 // exist are errors. The files are returned in a stable order.
-func Discover(ctx context.Context, targets []string, opts DiscoverOptions) ([]Input, []finding.Problem) {
-	var (
-		inputs []Input
-		errs   []finding.Problem
-		seen   = map[string]bool{}
-	)
+func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inputs, sidecars []Input, errs []finding.Problem) {
+	seen := map[string]bool{}
 	add := func(in Input) {
 		if !seen[in.Name] {
 			seen[in.Name] = true
@@ -101,6 +101,10 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) ([]In
 				}
 				return nil
 			}
+			if d.Type().IsRegular() && slices.Contains(opts.Sidecars, d.Name()) {
+				sidecars = append(sidecars, Input{Name: slash, path: p})
+				return nil
+			}
 			if d.Type().IsRegular() && IsManifestName(p) {
 				found = append(found, Input{Name: slash, path: p})
 			}
@@ -114,7 +118,7 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) ([]In
 			add(in)
 		}
 	}
-	return inputs, errs
+	return inputs, sidecars, errs
 }
 
 func skipped(slash string, d fs.DirEntry, patterns []string) bool {

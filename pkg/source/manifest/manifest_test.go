@@ -200,7 +200,14 @@ func TestDiscover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	inputs, errs := Discover(context.Background(), []string{dir, filepath.Join(dir, "sub/readme.md"), "-", filepath.Join(dir, "missing")}, DiscoverOptions{Skip: []string{"skipme"}})
+	if err := os.WriteFile(filepath.Join(dir, "sub", ".mamori-ignore.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inputs, sidecars, errs := Discover(context.Background(), []string{dir, filepath.Join(dir, "sub/readme.md"), "-", filepath.Join(dir, "missing")},
+		DiscoverOptions{Skip: []string{"skipme"}, Sidecars: []string{".mamori-ignore.yaml"}})
+	if len(sidecars) != 1 || !strings.HasSuffix(sidecars[0].Name, "sub/.mamori-ignore.yaml") {
+		t.Errorf("sidecars = %v", sidecars)
+	}
 	var names []string
 	for _, in := range inputs {
 		names = append(names, strings.TrimPrefix(in.Name, filepath.ToSlash(dir)+"/"))

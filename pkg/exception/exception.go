@@ -1,0 +1,316 @@
+// Package exception applies governed risk acceptances: entries that
+// suppress findings of a check, optionally only for some resources and
+// paths, each with a reason, an owner and an expiry date. An expired entry
+// stops suppressing and says so; an entry that matches nothing is reported
+// as unused. The same entries are meant to be honoured wherever mamori
+// judges (scan, admission, exported policies, operator), so this package
+// knows nothing of where findings come from.
+package exception
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+)
+
+// FileName is the name of ignore files found while scanning a tree.
+const FileName = ".mamori-ignore.yaml"
+
+// Entry is one exception.
+type Entry struct {
+	// Check is a check ID or a glob of them (pss-*).
+	Check string
+	// Resources narrows the entry to matching resources; empty means any.
+	Resources []Selector
+	// Paths narrows it to findings in matching files (globs with **,
+	// relative to the ignore file's directory); empty means any.
+	Paths   []string
+	Reason  string
+	Owner   string
+	Expires time.Time // the last day the entry holds
+
+	// File and Line say where the entry is written.
+	File string
+	Line int
+
+	base  string // directory the entry's file scopes to ("" for --ignorefile)
+	paths []*regexp.Regexp
+}
+
+// Selector matches resources by kind, namespace and name globs; an empty
+// field matches anything.
+type Selector struct {
+	Kind, Namespace, Name string
+}
+
+// Set is the exceptions of one scan.
+type Set struct {
+	Entries []*Entry
+}
+
+// Load parses an ignore file. base is the directory whose findings its
+// entries may suppress ("" for any). Every malformed entry is an error
+// naming its line; the well-formed ones are still loaded.
+func Load(file string, data []byte, base string) (*Set, []finding.Problem) {
+	var errs []finding.Problem
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, finding.Problem{File: file, Line: line, Message: fmt.Sprintf(format, args...)})
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		fail(0, "invalid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+		return &Set{}, errs
+	}
+	set := &Set{}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return set, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		fail(root.Line, "want a mapping with an exceptions list")
+		return set, errs
+	}
+	var list *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch k := root.Content[i]; k.Value {
+		case "exceptions":
+			list = root.Content[i+1]
+		case "apiVersion", "kind":
+		default:
+			fail(k.Line, "unknown field %q (want exceptions)", k.Value)
+		}
+	}
+	if list == nil || list.Kind != yaml.SequenceNode {
+		if list != nil || len(errs) == 0 {
+			fail(root.Line, "want an exceptions list")
+		}
+		return set, errs
+	}
+	for _, n := range list.Content {
+		e, problems := parseEntry(file, n, base)
+		errs = append(errs, problems...)
+		if e != nil {
+			set.Entries = append(set.Entries, e)
+		}
+	}
+	return set, errs
+}
+
+func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Problem) {
+	var errs []finding.Problem
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, finding.Problem{File: file, Line: line, Message: "exception: " + fmt.Sprintf(format, args...)})
+	}
+	if n.Kind != yaml.MappingNode {
+		fail(n.Line, "want a mapping")
+		return nil, errs
+	}
+	e := &Entry{File: file, Line: n.Line, base: base}
+	var expires string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "check":
+			err = v.Decode(&e.Check)
+		case "reason":
+			err = v.Decode(&e.Reason)
+		case "owner":
+			err = v.Decode(&e.Owner)
+		case "expires":
+			err = v.Decode(&expires)
+		case "paths":
+			err = v.Decode(&e.Paths)
+		case "resources":
+			err = decodeSelectors(v, &e.Resources)
+		default:
+			fail(k.Line, "unknown field %q (want check, resources, paths, reason, owner, expires)", k.Value)
+			continue
+		}
+		if err != nil {
+			fail(v.Line, "%s: %v", k.Value, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+	}
+	for _, req := range []struct{ name, val string }{{"check", e.Check}, {"reason", e.Reason}, {"owner", e.Owner}, {"expires", expires}} {
+		if strings.TrimSpace(req.val) == "" {
+			fail(n.Line, "%s is required", req.name)
+		}
+	}
+	if expires != "" {
+		t, err := time.Parse(time.DateOnly, expires)
+		if err != nil {
+			fail(n.Line, "expires %q: want a date such as 2027-03-31", expires)
+		}
+		e.Expires = t
+	}
+	if _, err := path.Match(e.Check, ""); err != nil {
+		fail(n.Line, "check %q: %v", e.Check, err)
+	}
+	for _, p := range e.Paths {
+		e.paths = append(e.paths, globRegexp(p))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return e, nil
+}
+
+func decodeSelectors(n *yaml.Node, out *[]Selector) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("want a list of {kind, namespace, name}")
+	}
+	for _, s := range n.Content {
+		if s.Kind != yaml.MappingNode {
+			return fmt.Errorf("line %d: want {kind, namespace, name}", s.Line)
+		}
+		var sel Selector
+		for i := 0; i+1 < len(s.Content); i += 2 {
+			switch k := s.Content[i].Value; k {
+			case "kind":
+				sel.Kind = s.Content[i+1].Value
+			case "namespace":
+				sel.Namespace = s.Content[i+1].Value
+			case "name":
+				sel.Name = s.Content[i+1].Value
+			default:
+				return fmt.Errorf("line %d: unknown field %q (want kind, namespace, name)", s.Content[i].Line, k)
+			}
+		}
+		*out = append(*out, sel)
+	}
+	return nil
+}
+
+// globRegexp turns a path glob into a regexp: ** crosses directories,
+// * and ? do not.
+func globRegexp(g string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(g); i++ {
+		switch c := g[i]; {
+		case c == '*' && i+1 < len(g) && g[i+1] == '*':
+			b.WriteString(".*")
+			i++
+			if i+1 < len(g) && g[i+1] == '/' {
+				i++
+				b.WriteString("/?")
+			}
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+func glob(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
+// matches reports whether the entry covers the finding, expiry aside.
+func (e *Entry) matches(f *finding.Finding) bool {
+	if !glob(e.Check, f.CheckID()) {
+		return false
+	}
+	file := f.Location.File
+	if e.base != "" {
+		rel, ok := strings.CutPrefix(file, e.base+"/")
+		if !ok {
+			return false // outside the ignore file's tree
+		}
+		file = rel
+	}
+	if len(e.paths) > 0 {
+		hit := false
+		for _, re := range e.paths {
+			if re.MatchString(file) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	if len(e.Resources) == 0 {
+		return true
+	}
+	for _, s := range e.Resources {
+		if glob(s.Kind, f.Resource.Kind) && glob(s.Namespace, f.Resource.Namespace) && glob(s.Name, f.Resource.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expired reports whether the entry no longer holds on day now.
+func (e *Entry) Expired(now time.Time) bool {
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return today.After(e.Expires)
+}
+
+// Ref describes the entry in reports.
+func (e *Entry) Ref() finding.ExceptionRef {
+	return finding.ExceptionRef{File: e.File, Line: e.Line, Check: e.Check, Reason: e.Reason, Owner: e.Owner, Expires: e.Expires.Format(time.DateOnly)}
+}
+
+// Add appends the entries of other.
+func (s *Set) Add(other *Set) { s.Entries = append(s.Entries, other.Entries...) }
+
+// Apply moves the findings that a live entry covers from r.Findings to
+// r.Suppressed, and notes expired entries that would have matched and
+// entries that matched nothing. now is the day judged.
+func (s *Set) Apply(r *finding.Report, now time.Time) {
+	if len(s.Entries) == 0 {
+		return
+	}
+	used := make([]int, len(s.Entries))
+	expiredHits := make([]int, len(s.Entries))
+	kept := r.Findings[:0]
+	for _, f := range r.Findings {
+		by := -1
+		for i, e := range s.Entries {
+			if !e.matches(&f) {
+				continue
+			}
+			if e.Expired(now) {
+				expiredHits[i]++
+				continue
+			}
+			by = i
+			break
+		}
+		if by < 0 {
+			kept = append(kept, f)
+			continue
+		}
+		used[by]++
+		r.Suppressed = append(r.Suppressed, finding.Suppression{Finding: f, Exception: s.Entries[by].Ref()})
+	}
+	r.Findings = kept
+	for i, e := range s.Entries {
+		switch {
+		case expiredHits[i] > 0:
+			r.Notes = append(r.Notes, finding.Problem{File: e.File, Line: e.Line, Message: fmt.Sprintf(
+				"exception for %s (owner %s) expired on %s: %d findings no longer suppressed", e.Check, e.Owner, e.Expires.Format(time.DateOnly), expiredHits[i])})
+		case used[i] == 0:
+			r.Notes = append(r.Notes, finding.Problem{File: e.File, Line: e.Line, Message: fmt.Sprintf(
+				"exception for %s (owner %s) is unused: it matched no finding", e.Check, e.Owner)})
+		}
+	}
+}
