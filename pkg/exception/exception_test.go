@@ -100,11 +100,11 @@ func TestApply(t *testing.T) {
 		t.Fatal(errs)
 	}
 	r := &finding.Report{Findings: []finding.Finding{
-		f("pss-privileged", "deploy/agent.yaml", "DaemonSet", "monitoring", "node-agent"),  // suppressed by 1
-		f("pss-privileged", "deploy/agent.yaml", "DaemonSet", "shop", "node-agent"),        // other namespace
-		f("k8s-image-digest", "deploy/legacy/a/b.yaml", "Deployment", "shop", "old"),       // 2 expired
-		f("k8s-cpu-limits", "deploy/web.yaml", "Deployment", "shop", "web"),                // suppressed by 3
-		f("k8s-cpu-limits", "other/web.yaml", "Deployment", "shop", "web"),                 // outside deploy/
+		f("pss-privileged", "deploy/agent.yaml", "DaemonSet", "monitoring", "node-agent"), // suppressed by 1
+		f("pss-privileged", "deploy/agent.yaml", "DaemonSet", "shop", "node-agent"),       // other namespace
+		f("k8s-image-digest", "deploy/legacy/a/b.yaml", "Deployment", "shop", "old"),      // 2 expired
+		f("k8s-cpu-limits", "deploy/web.yaml", "Deployment", "shop", "web"),               // suppressed by 3
+		f("k8s-cpu-limits", "other/web.yaml", "Deployment", "shop", "web"),                // outside deploy/
 	}}
 	set.Apply(r, day("2026-11-23"))
 	var kept, suppressed []string
