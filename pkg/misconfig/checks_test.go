@@ -162,9 +162,19 @@ func pathsOf(rep *finding.Report, check string) []string {
 	return out
 }
 
+// denyAll isolates goodPod's namespace both ways.
+const denyAll = `---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+`
+
 func TestGoodPodIsClean(t *testing.T) {
 	for _, level := range []string{"baseline", "restricted"} {
-		rep := scanText(t, level, goodPod)
+		rep := scanText(t, level, goodPod+denyAll)
 		for _, f := range rep.Findings {
 			t.Errorf("%s: unexpected finding %s at %s: %s", level, f.CheckID(), f.Location.Path, f.Message)
 		}
@@ -243,8 +253,8 @@ func TestCatalogueWellFormed(t *testing.T) {
 		if len(frameworks) == 0 {
 			t.Errorf("%s: no framework controls", r.ID)
 		}
-		// RBAC checks have their cases in package rbac.
-		if !cases[r.ID] && !strings.HasPrefix(r.ID, "rbac-") {
+		// RBAC and NetworkPolicy checks have their cases in their packages.
+		if !cases[r.ID] && !strings.HasPrefix(r.ID, "rbac-") && !strings.HasPrefix(r.ID, "netpol-") {
 			t.Errorf("%s: no test case in checkCases", r.ID)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/netpol"
 	"github.com/mamori-dev/mamori/pkg/rbac"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -92,6 +93,7 @@ func (s *Scanner) Rules() []*finding.Rule {
 		rules = append(rules, c.rule)
 	}
 	rules = append(rules, rbac.Rules()...)
+	rules = append(rules, netpol.Rules()...)
 	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
 	return rules
 }
@@ -126,6 +128,10 @@ type FileResult struct {
 	saChecks []saCheck
 	accounts []serviceAccount
 	rbac     []*rbac.Object
+	// What NetworkPolicy coverage needs, judged once every file is read.
+	workloads  []netpol.Workload
+	policies   []*netpol.Policy
+	namespaces []netpol.Namespace
 }
 
 type serviceAccount struct {
@@ -171,7 +177,7 @@ feed:
 	}
 	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
 	resolveServiceAccounts(results)
-	addRBAC(inputs, results)
+	rep.Errors = append(rep.Errors, addCrossObject(inputs, results)...)
 	total := 0
 	for i := range results {
 		total += len(results[i].Findings)
@@ -248,6 +254,16 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 		}
 		fr.accounts = append(fr.accounts, sa)
 	}
+	switch {
+	case o.Group() == "networking.k8s.io" && o.Kind() == "NetworkPolicy":
+		if p, err := netpol.DecodePolicy(o); err != nil {
+			fr.Errors = append(fr.Errors, problemOf(o, err))
+		} else {
+			fr.policies = append(fr.policies, p)
+		}
+	case o.Group() == "" && o.Kind() == "Namespace":
+		fr.namespaces = append(fr.namespaces, netpol.Namespace{Name: o.Name(), At: o.Location("metadata.name"), Res: o.Resource()})
+	}
 	if o.Group() == rbac.Group {
 		r, err := rbac.Decode(o)
 		if err != nil {
@@ -276,6 +292,8 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	if p == nil {
 		return em
 	}
+	fr.workloads = append(fr.workloads, netpol.Workload{Resource: em.res, Labels: p.meta.Labels,
+		LabelsAt: o.Location(p.metaPath + ".labels"), Namespace: o.Location("metadata.namespace")})
 	s.pss.evaluate(p, em)
 	for _, c := range s.checks {
 		if c.pod != nil {
@@ -296,18 +314,27 @@ func problemOf(o *manifest.Object, err error) finding.Problem {
 	return finding.Problem{File: o.File, Line: line, Message: fmt.Sprintf("%s %s: %v", o.Kind(), o.Name(), err)}
 }
 
-// addRBAC judges the RBAC objects of every file together (aggregation
-// spans files) and merges the findings into their files' results.
-func addRBAC(inputs []manifest.Input, results []FileResult) {
-	var objs []*rbac.Object
+// addCrossObject runs the analyses that need every file: RBAC (roles
+// aggregate across files) and NetworkPolicy coverage. Their findings are
+// merged into their files' sorted results; their problems are returned.
+func addCrossObject(inputs []manifest.Input, results []FileResult) []finding.Problem {
+	var (
+		roles      []*rbac.Object
+		workloads  []netpol.Workload
+		policies   []*netpol.Policy
+		namespaces []netpol.Namespace
+	)
 	for _, r := range results {
-		objs = append(objs, r.rbac...)
+		roles = append(roles, r.rbac...)
+		workloads = append(workloads, r.workloads...)
+		policies = append(policies, r.policies...)
+		namespaces = append(namespaces, r.namespaces...)
 	}
-	if len(objs) == 0 {
-		return
-	}
+	found := rbac.Analyze(roles)
+	netFindings, problems := netpol.Analyze(workloads, policies, namespaces)
+	found = append(found, netFindings...)
 	byFile := map[string][]finding.Finding{}
-	for _, f := range rbac.Analyze(objs) {
+	for _, f := range found {
 		byFile[f.Location.File] = append(byFile[f.Location.File], f)
 	}
 	for i, in := range inputs {
@@ -316,6 +343,7 @@ func addRBAC(inputs []manifest.Input, results []FileResult) {
 			results[i].Findings = merge(results[i].Findings, fs)
 		}
 	}
+	return problems
 }
 
 // resolveServiceAccounts adds the automount findings to their files'
