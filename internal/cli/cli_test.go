@@ -205,3 +205,41 @@ func TestExceptions(t *testing.T) {
 		t.Errorf("malformed ignore file: exit %d, stderr %s", code, errs)
 	}
 }
+
+func TestCompliance(t *testing.T) {
+	code, out, _ := run(t, "", "scan", "config", "--compliance", "cis", "-f", "json", "../../examples/")
+	if code != ExitFindings {
+		t.Errorf("exit %d, want %d (the examples have findings)", code, ExitFindings)
+	}
+	var res struct {
+		Framework string
+		Controls  []struct {
+			ID, Status string
+			Failing    []struct{ CheckID string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	status := map[string]string{}
+	for _, c := range res.Controls {
+		status[c.ID] = c.Status
+	}
+	for id, want := range map[string]string{"5.1.1": "FAIL", "5.1.3": "FAIL", "5.1.9": "MANUAL", "5.1.13": "PASS", "5.2.2": "FAIL", "5.3.2": "FAIL"} {
+		if status[id] != want {
+			t.Errorf("CIS %s = %s, want %s", id, status[id], want)
+		}
+	}
+	if code, out, _ := run(t, "", "scan", "config", "--compliance", "pss-baseline", "../../examples/"); code != ExitFindings || !strings.Contains(out, "baseline profile") || strings.Contains(out, "restricted/") {
+		t.Errorf("pss-baseline: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--compliance", "soc2"},
+		{"--compliance", "pss-baseline", "--pss-level", "restricted"},
+		{"--compliance", "cis", "-f", "sarif"},
+	} {
+		if code, _, _ := run(t, "", append(append([]string{"scan", "config"}, args...), "testdata/clean.yaml")...); code != ExitError {
+			t.Errorf("%v: exit %d, want %d", args, code, ExitError)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mamori-dev/mamori/pkg/compliance"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/report"
@@ -44,6 +45,7 @@ type scanConfigFlags struct {
 	workers        int
 	ignoreFiles    []string
 	showSuppressed bool
+	compliance     string
 }
 
 func newScan(stdio IO) *cobra.Command {
@@ -70,6 +72,7 @@ func newScan(stdio IO) *cobra.Command {
 	f.IntVar(&fl.workers, "workers", 0, "files scanned in parallel (0: one per CPU)")
 	f.StringSliceVar(&fl.ignoreFiles, "ignorefile", nil, "exception file applying to everything scanned, beside the .mamori-ignore.yaml files found in scanned directories (repeatable)")
 	f.BoolVar(&fl.showSuppressed, "show-suppressed", false, "list the findings exceptions suppressed, and by which entry")
+	f.StringVar(&fl.compliance, "compliance", "", "print a per-control report for a framework instead of the findings: "+strings.Join(compliance.Names(), ", "))
 	scan.AddCommand(config)
 	return scan
 }
@@ -86,6 +89,18 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 	failOn, err := finding.ParseSeverity(fl.out.failOn)
 	if err != nil {
 		return fmt.Errorf("--fail-on: %w", err)
+	}
+	if fl.compliance != "" {
+		if format != report.Table && format != report.JSON {
+			return fmt.Errorf("--compliance writes table or json, not %s", format)
+		}
+		if level, ok := strings.CutPrefix(fl.compliance, "pss-"); ok {
+			// The profile is the checks the evaluator runs at that level.
+			if cmd.Flags().Changed("pss-level") && fl.pssLevel != level {
+				return fmt.Errorf("--compliance %s contradicts --pss-level %s", fl.compliance, fl.pssLevel)
+			}
+			fl.pssLevel = level
+		}
 	}
 	scanner, err := misconfig.New(misconfig.Options{
 		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
@@ -108,15 +123,24 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 		rep.Findings = kept
 	}
 	fl.out.showSuppressed = fl.showSuppressed
-	if err := writeReport(stdio, &fl.out, format, rep, "scan config"); err != nil {
+	if fl.compliance != "" {
+		res, err := compliance.Report(fl.compliance, rep.Rules, rep, func(id string) bool { return misconfig.Applies(id, rep.Kinds) })
+		if err != nil {
+			return err
+		}
+		if err := writeCompliance(stdio, &fl.out, format, res); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdio.Err, report.Summary(rep))
+	} else if err := writeReport(stdio, &fl.out, format, rep, "scan config"); err != nil {
 		return err
 	}
-	if format != report.Table || fl.out.output != "" {
+	if fl.compliance == "" && (format != report.Table || fl.out.output != "") {
 		// The table ends with the summary already; other formats get it on stderr.
 		fmt.Fprintln(stdio.Err, report.Summary(rep))
 	}
 	for _, p := range rep.Errors {
-		if format != report.Table || fl.out.output != "" {
+		if fl.compliance != "" || format != report.Table || fl.out.output != "" {
 			fmt.Fprintln(stdio.Err, "error:", p.String())
 		}
 	}
@@ -127,6 +151,22 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 		return &exitError{fl.out.exitCode}
 	}
 	return nil
+}
+
+func writeCompliance(stdio IO, o *outputFlags, format report.Format, res *compliance.Result) error {
+	var w io.Writer = stdio.Out
+	if o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if format == report.JSON {
+		return res.WriteJSON(w)
+	}
+	return res.WriteTable(w)
 }
 
 func parseSeverities(list []string) (map[finding.Severity]bool, error) {

@@ -38,6 +38,9 @@ type Report struct {
 	Rules []*Rule `json:"-"`
 	// Suppressed are findings that an exception accepted.
 	Suppressed []Suppression `json:"-"`
+	// Kinds counts the objects read by group/kind ("apps/Deployment",
+	// "/Pod"), which says which checks had anything to judge.
+	Kinds map[string]int `json:"-"`
 }
 
 // Suppression is a finding an exception accepted, and the exception.

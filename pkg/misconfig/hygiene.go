@@ -22,14 +22,14 @@ func hygieneChecks() []check {
 			Description: "A writable root filesystem lets an attacker drop binaries and persist changes inside the container.",
 			Remediation: "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where the application writes.",
 			References:  []string{k8sSecurityContext},
-			Controls:    []finding.Control{cis("5.7.3", "Apply Security Context to Your Pods and Containers"), nsaImmutable, nistRuntimeConfig, mitreImplant},
+			Controls:    []finding.Control{cis("5.7.3", "Apply SecurityContext to your Pods and Containers"), nsaImmutable, nistRuntimeConfig, mitreImplant},
 		}, pod: readOnlyRootFS},
 		{rule: &finding.Rule{
 			ID: "k8s-root-group", Title: "Runs with root group", Severity: finding.Low,
 			Description: "GID 0 gives the process the root group's access to files on shared volumes and in the image.",
 			Remediation: "Set runAsGroup, fsGroup and supplementalGroups to non-zero GIDs.",
 			References:  []string{k8sSecurityContext},
-			Controls:    []finding.Control{cis("5.7.3", "Apply Security Context to Your Pods and Containers"), nsaNonRoot, nistRuntimeConfig},
+			Controls:    []finding.Control{cis("5.7.3", "Apply SecurityContext to your Pods and Containers"), nsaNonRoot, nistRuntimeConfig},
 		}, pod: rootGroup},
 		{rule: &finding.Rule{
 			ID: "k8s-dangerous-capabilities", Title: "Dangerous capability added", Severity: finding.High,
@@ -86,7 +86,7 @@ func hygieneChecks() []check {
 			Description: "A credential written into the manifest is readable by anyone who can read the manifest, the object or the pod's environment.",
 			Remediation: "Move the value into a Secret (or an external secret store) and reference it with valueFrom.secretKeyRef or a mounted file.",
 			References:  []string{"https://kubernetes.io/docs/concepts/configuration/secret/"},
-			Controls:    []finding.Control{cis("5.4.1", "Prefer using secrets as files over secrets as environment variables"), nsaSecrets, nistSecrets, mitreCredFiles},
+			Controls:    []finding.Control{cis("5.4.1", "Prefer using Secrets as files over Secrets as environment variables"), nsaSecrets, nistSecrets, mitreCredFiles},
 		}, pod: secretInEnv},
 		{rule: &finding.Rule{
 			ID: "k8s-sensitive-host-port", Title: "Sensitive host port", Severity: finding.High,

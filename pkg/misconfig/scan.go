@@ -128,6 +128,7 @@ type FileResult struct {
 	saChecks []saCheck
 	accounts []serviceAccount
 	rbac     []*rbac.Object
+	kinds    map[string]int
 	// What NetworkPolicy coverage needs, judged once every file is read.
 	workloads  []netpol.Workload
 	policies   []*netpol.Policy
@@ -183,9 +184,13 @@ feed:
 		total += len(results[i].Findings)
 	}
 	rep.Findings, rep.Errors, rep.Notes = make([]finding.Finding, 0, total), append([]finding.Problem{}, rep.Errors...), []finding.Problem{}
+	rep.Kinds = map[string]int{}
 	for i := range results {
 		r := &results[i]
 		rep.Objects += r.Objects
+		for k, n := range r.kinds {
+			rep.Kinds[k] += n
+		}
 		rep.Findings = append(rep.Findings, r.Findings...)
 		rep.Errors = append(rep.Errors, r.Errors...)
 		rep.Notes = append(rep.Notes, r.Notes...)
@@ -247,6 +252,10 @@ func (s *Scanner) ScanFile(name string, data []byte) FileResult {
 
 func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	em := newEmitter(o, &fr.Findings)
+	if fr.kinds == nil {
+		fr.kinds = map[string]int{}
+	}
+	fr.kinds[o.Group()+"/"+o.Kind()]++
 	if o.Group() == "" && o.Kind() == "ServiceAccount" {
 		sa := serviceAccount{namespace: o.Namespace(), name: o.Name()}
 		if _, err := o.Decode("automountServiceAccountToken", &sa.automount); err != nil {
@@ -391,6 +400,29 @@ func merge(a, b []finding.Finding) []finding.Finding {
 		}
 	}
 	return append(append(out, a...), b...)
+}
+
+// Applies reports whether check had anything to judge among the scanned
+// kinds (see finding.Report.Kinds): RBAC checks need RBAC objects,
+// k8s-default-namespace any object, the others a workload.
+func Applies(checkID string, kinds map[string]int) bool {
+	switch {
+	case strings.HasPrefix(checkID, "rbac-"):
+		for k := range kinds {
+			if strings.HasPrefix(k, rbac.Group+"/") {
+				return true
+			}
+		}
+		return false
+	case checkID == "k8s-default-namespace":
+		return len(kinds) > 0
+	}
+	for k := range kinds {
+		if _, ok := templatePaths[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // builtinGroups are the API groups Kubernetes itself serves: anything else

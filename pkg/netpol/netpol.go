@@ -204,7 +204,7 @@ func control(f finding.Framework, id, title string) finding.Control {
 var (
 	refNetpol = "https://kubernetes.io/docs/concepts/services-networking/network-policies/"
 	controls  = []finding.Control{
-		control(finding.CIS, "5.3.2", "Ensure that all Namespaces have Network Policies defined"),
+		control(finding.CIS, "5.3.2", "Ensure that all Namespaces have NetworkPolicies defined"),
 		control(finding.NSACISA, "network/network-policies", "Network separation and hardening: Network policies"),
 		control(finding.NIST800190, "4.3.3", "Poorly separated inter-container network traffic"),
 		control(finding.NIST800190, "4.4.2", "Unbounded network access from containers"),
