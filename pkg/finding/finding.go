@@ -126,6 +126,9 @@ type Location struct {
 	Line   int    `json:"line,omitempty"`
 	Column int    `json:"column,omitempty"`
 	Path   string `json:"path,omitempty"`
+	// Source names what rendered the object when File is where it came
+	// from, not what was scanned: "kustomize overlays/prod".
+	Source string `json:"source,omitempty"`
 }
 
 // String renders file:line:column.

@@ -2,6 +2,7 @@ package misconfig
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -374,5 +375,37 @@ rules:
 	want := []string{"a.yaml rbac-nodes-proxy aggregationRule", "b.yaml rbac-nodes-proxy rules[0].resources[0]"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestKustomizeRoots: overlays are rendered, findings point into the
+// files objects came from and name the overlay, and a root that fails to
+// build is an error that hides nothing else.
+func TestKustomizeRoots(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Scan(context.Background(), []string{"../source/kustomize/testdata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].String(), "testdata/broken/kustomization.yaml: kustomize build:") {
+		t.Errorf("errors = %v", rep.Errors)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		if f.CheckID() == "pss-privileged" || f.CheckID() == "pss-host-namespaces" {
+			got = append(got, fmt.Sprintf("%s %s:%d %s", f.CheckID(), filepath.Base(f.Location.File), f.Location.Line, f.Location.Source))
+		}
+	}
+	want := []string{
+		"pss-host-namespaces deployment.yaml:9 kustomize ../source/kustomize/testdata/app/overlays/prod",
+		"pss-privileged deployment.yaml:14 kustomize ../source/kustomize/testdata/app/base",
+		"pss-privileged deployment.yaml:14 kustomize ../source/kustomize/testdata/app/overlays/prod",
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q,\nwant %q", got, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/netpol"
 	"github.com/mamori-dev/mamori/pkg/rbac"
+	"github.com/mamori-dev/mamori/pkg/source/kustomize"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -144,7 +145,7 @@ type serviceAccount struct {
 // every object. Input problems are reported in the report, never returned:
 // one bad file does not hide the others. The error is for cancellation.
 func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, error) {
-	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip, Sidecars: []string{exception.FileName}})
+	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip, Sidecars: []string{exception.FileName}, Renderers: kustomize.Markers})
 	results := make([]FileResult, len(inputs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -154,6 +155,11 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 			defer wg.Done()
 			for i := range next {
 				in := inputs[i]
+				if in.Rendered != "" {
+					objs, problems := kustomize.Render(in.Name, in.Path(), in.Rendered)
+					results[i] = s.scanObjects(objs, problems, nil)
+					continue
+				}
 				data, err := manifest.Read(in, s.opts.Stdin, s.opts.MaxFileSize)
 				if err != nil {
 					results[i].Errors = []finding.Problem{{File: in.Name, Message: err.Error()}}
@@ -236,11 +242,16 @@ func (s *Scanner) applyExceptions(rep *finding.Report, found []manifest.Input) {
 // ServiceAccount-dependent findings are settled by Scan.
 func (s *Scanner) ScanFile(name string, data []byte) FileResult {
 	parsed := manifest.Parse(name, data)
-	fr := FileResult{Objects: len(parsed.Objects), Errors: parsed.Errors, Notes: parsed.Notes}
-	// Findings go straight into the file's list; an insecure workload has
+	return s.scanObjects(parsed.Objects, parsed.Errors, parsed.Notes)
+}
+
+// scanObjects checks the objects of one input.
+func (s *Scanner) scanObjects(objs []*manifest.Object, errs, notes []finding.Problem) FileResult {
+	fr := FileResult{Objects: len(objs), Errors: errs, Notes: notes}
+	// Findings go straight into the input's list; an insecure workload has
 	// a dozen or two.
-	fr.Findings = make([]finding.Finding, 0, 16*len(parsed.Objects))
-	for _, o := range parsed.Objects {
+	fr.Findings = make([]finding.Finding, 0, 16*len(objs))
+	for _, o := range objs {
 		em := s.checkObject(o, &fr)
 		fr.saChecks = append(fr.saChecks, em.saChecks...)
 	}
@@ -350,7 +361,14 @@ func addCrossObject(inputs []manifest.Input, results []FileResult) []finding.Pro
 		if fs := byFile[in.Name]; len(fs) > 0 {
 			slices.SortFunc(fs, finding.Compare)
 			results[i].Findings = merge(results[i].Findings, fs)
+			delete(byFile, in.Name)
 		}
+	}
+	// Findings relocated into files that were not inputs themselves (a
+	// Kustomize base) join the last input's list; the report's final sort
+	// puts them in place.
+	for _, fs := range byFile {
+		results[len(results)-1].Findings = append(results[len(results)-1].Findings, fs...)
 	}
 	return problems
 }

@@ -147,7 +147,7 @@ func TestJSONComputesMissingFingerprint(t *testing.T) {
 func TestAppendFindingMatchesEncodingJSON(t *testing.T) {
 	strs := []string{"", "plain", `q"uote\back`, "<html>&amp;", "tab\tnl\ncr\r\x01\x1f", "é ü 日本", "\u2028\u2029", "bad\xffutf8", "\x7f"}
 	for i, s := range strs {
-		for _, loc := range []finding.Location{{}, {File: s, Line: i + 1, Column: i, Path: s}, {Path: "p"}} {
+		for _, loc := range []finding.Location{{}, {File: s, Line: i + 1, Column: i, Path: s}, {Path: "p"}, {Source: s}, {File: "f", Path: "p", Source: "kustomize " + s}} {
 			j := finding.JSON{CheckID: s, Title: "t" + s, Severity: finding.Severity(i % 6), Message: s,
 				Resource: finding.Resource{APIVersion: s, Name: "n"}, Location: loc, Fingerprint: s}
 			var buf bytes.Buffer

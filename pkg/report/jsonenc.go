@@ -58,6 +58,10 @@ func appendFinding(b []byte, j *finding.JSON) []byte {
 		b = appendField(b, in2, "path", l.Path, first)
 		first = false
 	}
+	if l.Source != "" {
+		b = appendField(b, in2, "source", l.Source, first)
+		first = false
+	}
 	b = closeObject(b, first, in1)
 	b = appendField(b, in1, "fingerprint", j.Fingerprint, false)
 	return append(b, "\n    }"...)

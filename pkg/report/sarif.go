@@ -158,7 +158,7 @@ func writeSARIF(w io.Writer, r *finding.Report, opts Options) error {
 			RuleID:              rule.ID,
 			RuleIndex:           ruleIndex[rule.ID],
 			Level:               sarifLevel(rule.Severity),
-			Message:             sarifText{Text: f.Message + " (" + f.Resource.String() + ")"},
+			Message:             sarifText{Text: f.Message + " (" + f.Resource.String() + via(f.Location.Source) + ")"},
 			Locations:           []sarifLocation{loc},
 			PartialFingerprints: map[string]string{sarifFingerprintKey: fingerprint(f)},
 		}
@@ -449,4 +449,12 @@ func commandLine(command string, targets []string) string {
 		parts = append(parts, t)
 	}
 	return strings.Join(parts, " ")
+}
+
+// via names what rendered a finding's object, for messages.
+func via(source string) string {
+	if source == "" {
+		return ""
+	}
+	return ", via " + source
 }

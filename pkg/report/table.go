@@ -44,6 +44,7 @@ type tableGroup struct {
 
 type groupKey struct {
 	file     string
+	source   string
 	resource finding.Resource
 }
 
@@ -57,12 +58,16 @@ func writeTable(w io.Writer, r *finding.Report, opts Options) error {
 	index := make(map[groupKey]*tableGroup)
 	for i := range r.Findings {
 		f := &r.Findings[i]
-		k := groupKey{file: f.Location.File, resource: f.Resource}
+		k := groupKey{file: f.Location.File, source: f.Location.Source, resource: f.Resource}
 		g := index[k]
 		if g == nil {
 			header := clean(f.Resource.String())
 			if f.Location.File != "" {
-				header += "  (" + clean(f.Location.File) + ")"
+				header += "  (" + clean(f.Location.File)
+				if f.Location.Source != "" {
+					header += ", via " + clean(f.Location.Source)
+				}
+				header += ")"
 			}
 			g = &tableGroup{header: header}
 			index[k] = g

@@ -28,9 +28,15 @@ const DefaultMaxFileSize = 64 << 20
 type Input struct {
 	// Name is the path shown to the user (slash-separated).
 	Name string
+	// Rendered is set for a directory that is rendered as a whole (a
+	// Kustomize root): it holds the marker file's name.
+	Rendered string
 	// path is where to read it; empty for stdin.
 	path string
 }
+
+// Path returns where the input is on disk ("" for stdin).
+func (in Input) Path() string { return in.path }
 
 // DiscoverOptions tunes Discover.
 type DiscoverOptions struct {
@@ -41,6 +47,12 @@ type DiscoverOptions struct {
 	// directory (such as .mamori-ignore.yaml): found while walking, they
 	// are returned apart and not read as manifests.
 	Sidecars []string
+	// Renderers are base names of files that make their directory one
+	// input rendered as a whole (kustomization.yaml). The directory's
+	// other files are not read as manifests: they are its resources and
+	// patches. Directories below it with a marker of their own are
+	// rendered too.
+	Renderers []string
 }
 
 // skippedDirs are never descended into: they hold no manifests, only noise.
@@ -83,6 +95,7 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 			continue
 		}
 		var found []Input
+		var renderedRoots []string
 		err = filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -101,9 +114,22 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 				}
 				return nil
 			}
+			if d.IsDir() {
+				for _, m := range opts.Renderers {
+					if fi, err := os.Stat(filepath.Join(p, m)); err == nil && fi.Mode().IsRegular() {
+						found = append(found, Input{Name: slash, Rendered: m, path: p})
+						renderedRoots = append(renderedRoots, slash)
+						break
+					}
+				}
+				return nil
+			}
 			if d.Type().IsRegular() && slices.Contains(opts.Sidecars, d.Name()) {
 				sidecars = append(sidecars, Input{Name: slash, path: p})
 				return nil
+			}
+			if slices.ContainsFunc(renderedRoots, func(r string) bool { return strings.HasPrefix(slash, r+"/") }) {
+				return nil // a resource or patch of a rendered directory
 			}
 			if d.Type().IsRegular() && IsManifestName(p) {
 				found = append(found, Input{Name: slash, path: p})

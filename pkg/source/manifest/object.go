@@ -21,6 +21,19 @@ type Object struct {
 	root       *node
 	lineOffset int
 	data       map[string]any
+
+	// origin is the object this one was rendered from (by Kustomize), in
+	// the file a person edits; source names the rendering.
+	origin *Object
+	source string
+}
+
+// Relocate makes o's positions those of src, the object o was rendered
+// from, and records what rendered it. Fields src lacks (added by a patch)
+// point at their nearest ancestor in src.
+func (o *Object) Relocate(src *Object, source string) {
+	o.origin, o.source = src, source
+	o.File, o.Line, o.Column = src.File, src.Line, src.Column
 }
 
 // APIVersion returns the object's apiVersion.
@@ -105,8 +118,14 @@ func (o *Object) Locate(path string) (line, col int, exact bool) {
 	return line + o.lineOffset, col, exact
 }
 
-// Location is Locate packaged as a finding.Location.
+// Location is Locate packaged as a finding.Location; for a rendered
+// object, in the file it was rendered from.
 func (o *Object) Location(path string) finding.Location {
+	if o.origin != nil {
+		l := o.origin.Location(path)
+		l.Source = o.source
+		return l
+	}
 	line, col, _ := o.Locate(path)
 	return finding.Location{File: o.File, Line: line, Column: col, Path: path}
 }
