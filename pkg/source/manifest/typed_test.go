@@ -26,13 +26,16 @@ func subMap(m map[string]any, path ...string) map[string]any {
 // Data with the API machinery's own converter: the results must be equal.
 func TestDecodeMatchesFromUnstructured(t *testing.T) {
 	var docs [][]byte
-	files, _ := filepath.Glob("../../../examples/*/*")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	err := filepath.WalkDir("../../../examples", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !IsManifestName(p) {
+			return err
 		}
+		b, err := os.ReadFile(p)
 		docs = append(docs, b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	docs = append(docs, gen.Generate(0, 400, 3), []byte(`apiVersion: v1
 kind: Pod
