@@ -243,3 +243,29 @@ func TestCompliance(t *testing.T) {
 		}
 	}
 }
+
+func TestHelmValuesFlags(t *testing.T) {
+	count := func(args ...string) (int, int) {
+		code, out, errs := run(t, "", append([]string{"scan", "config", "-f", "json"}, append(args, "../../examples/helm")...)...)
+		var rep struct{ Findings []struct{ CheckID string } }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errs)
+		}
+		n := 0
+		for _, f := range rep.Findings {
+			if f.CheckID == "k8s-secret-in-env" || f.CheckID == "pss-privilege-escalation" {
+				n++
+			}
+		}
+		return code, n
+	}
+	if _, n := count(); n != 0 {
+		t.Errorf("default values: %d debug findings", n)
+	}
+	if _, n := count("--set", "debug.enabled=true"); n != 2 {
+		t.Errorf("--set debug.enabled=true: %d debug findings, want 2", n)
+	}
+	if code, _, errs := run(t, "", "scan", "config", "-f", "json", "--values", "testdata/nope.yaml", "../../examples/helm"); code != ExitError || !strings.Contains(errs, "helm values:") {
+		t.Errorf("missing values file: exit %d, %s", code, errs)
+	}
+}

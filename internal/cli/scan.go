@@ -12,6 +12,7 @@ import (
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/report"
+	"github.com/mamori-dev/mamori/pkg/source/helm"
 )
 
 // outputFlags are shared by every command that writes a report.
@@ -46,6 +47,9 @@ type scanConfigFlags struct {
 	ignoreFiles    []string
 	showSuppressed bool
 	compliance     string
+	helmValues     []string
+	helmSet        []string
+	helmSetString  []string
 }
 
 func newScan(stdio IO) *cobra.Command {
@@ -72,6 +76,9 @@ func newScan(stdio IO) *cobra.Command {
 	f.IntVar(&fl.workers, "workers", 0, "files scanned in parallel (0: one per CPU)")
 	f.StringSliceVar(&fl.ignoreFiles, "ignorefile", nil, "exception file applying to everything scanned, beside the .mamori-ignore.yaml files found in scanned directories (repeatable)")
 	f.BoolVar(&fl.showSuppressed, "show-suppressed", false, "list the findings exceptions suppressed, and by which entry")
+	f.StringArrayVar(&fl.helmValues, "values", nil, "Helm values file for the charts scanned, as helm -f takes it (repeatable)")
+	f.StringArrayVar(&fl.helmSet, "set", nil, "Helm value for the charts scanned, as helm --set takes it: k=v,k2=v2 (repeatable)")
+	f.StringArrayVar(&fl.helmSetString, "set-string", nil, "Helm string value for the charts scanned, as helm --set-string takes it (repeatable)")
 	f.StringVar(&fl.compliance, "compliance", "", "print a per-control report for a framework instead of the findings: "+strings.Join(compliance.Names(), ", "))
 	scan.AddCommand(config)
 	return scan
@@ -105,6 +112,7 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 	scanner, err := misconfig.New(misconfig.Options{
 		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
 		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In, IgnoreFiles: fl.ignoreFiles,
+		Helm: helm.Values{Files: fl.helmValues, Set: fl.helmSet, SetString: fl.helmSetString},
 	})
 	if err != nil {
 		return err

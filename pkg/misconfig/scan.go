@@ -18,6 +18,7 @@ import (
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/netpol"
 	"github.com/mamori-dev/mamori/pkg/rbac"
+	"github.com/mamori-dev/mamori/pkg/source/helm"
 	"github.com/mamori-dev/mamori/pkg/source/kustomize"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -42,6 +43,8 @@ type Options struct {
 	IgnoreFiles []string
 	// Now is the day exceptions are judged on; nil means today.
 	Now func() time.Time
+	// Helm holds the values charts are rendered with beyond their defaults.
+	Helm helm.Values
 }
 
 // Scanner checks Kubernetes manifests.
@@ -145,7 +148,10 @@ type serviceAccount struct {
 // every object. Input problems are reported in the report, never returned:
 // one bad file does not hide the others. The error is for cancellation.
 func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, error) {
-	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{Skip: s.opts.Skip, Sidecars: []string{exception.FileName}, Renderers: kustomize.Markers})
+	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{
+		Skip: s.opts.Skip, Sidecars: []string{exception.FileName},
+		Renderers: append([]string{helm.Marker}, kustomize.Markers...), Absorbing: []string{helm.Marker}, Archives: []string{helm.Archive},
+	})
 	results := make([]FileResult, len(inputs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -156,7 +162,13 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 			for i := range next {
 				in := inputs[i]
 				if in.Rendered != "" {
-					objs, problems := kustomize.Render(in.Name, in.Path(), in.Rendered)
+					var objs []*manifest.Object
+					var problems []finding.Problem
+					if in.Rendered == helm.Marker || in.Rendered == helm.Archive {
+						objs, problems = helm.Render(in.Name, in.Path(), s.opts.Helm)
+					} else {
+						objs, problems = kustomize.Render(in.Name, in.Path(), in.Rendered)
+					}
 					results[i] = s.scanObjects(objs, problems, nil)
 					continue
 				}

@@ -53,6 +53,12 @@ type DiscoverOptions struct {
 	// patches. Directories below it with a marker of their own are
 	// rendered too.
 	Renderers []string
+	// Archives are file extensions of inputs rendered as a whole
+	// (packaged Helm charts, .tgz).
+	Archives []string
+	// Absorbing are the Renderers whose roots render the roots nested in
+	// them too (a Helm chart renders its subcharts).
+	Absorbing []string
 }
 
 // skippedDirs are never descended into: they hold no manifests, only noise.
@@ -91,11 +97,14 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 			continue
 		}
 		if !fi.IsDir() {
-			add(Input{Name: filepath.ToSlash(t), path: t})
+			add(Input{Name: filepath.ToSlash(t), Rendered: archiveExt(t, opts.Archives), path: t})
 			continue
 		}
 		var found []Input
-		var renderedRoots []string
+		var renderedRoots, absorbing []string
+		under := func(slash string, roots []string) bool {
+			return slices.ContainsFunc(roots, func(r string) bool { return strings.HasPrefix(slash, r+"/") })
+		}
 		err = filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -115,10 +124,16 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 				return nil
 			}
 			if d.IsDir() {
+				if under(slash, absorbing) {
+					return nil
+				}
 				for _, m := range opts.Renderers {
 					if fi, err := os.Stat(filepath.Join(p, m)); err == nil && fi.Mode().IsRegular() {
 						found = append(found, Input{Name: slash, Rendered: m, path: p})
 						renderedRoots = append(renderedRoots, slash)
+						if slices.Contains(opts.Absorbing, m) {
+							absorbing = append(absorbing, slash)
+						}
 						break
 					}
 				}
@@ -128,11 +143,14 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 				sidecars = append(sidecars, Input{Name: slash, path: p})
 				return nil
 			}
-			if slices.ContainsFunc(renderedRoots, func(r string) bool { return strings.HasPrefix(slash, r+"/") }) {
-				return nil // a resource or patch of a rendered directory
+			if under(slash, renderedRoots) {
+				return nil // a template, resource or patch of a rendered directory
 			}
 			if d.Type().IsRegular() && IsManifestName(p) {
 				found = append(found, Input{Name: slash, path: p})
+			}
+			if ext := archiveExt(p, opts.Archives); d.Type().IsRegular() && ext != "" {
+				found = append(found, Input{Name: slash, Rendered: ext, path: p})
 			}
 			return nil
 		})
@@ -145,6 +163,15 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 		}
 	}
 	return inputs, sidecars, errs
+}
+
+func archiveExt(p string, exts []string) string {
+	for _, e := range exts {
+		if strings.HasSuffix(p, e) {
+			return e
+		}
+	}
+	return ""
 }
 
 func skipped(slash string, d fs.DirEntry, patterns []string) bool {

@@ -26,6 +26,18 @@ type Object struct {
 	// the file a person edits; source names the rendering.
 	origin *Object
 	source string
+	// trace maps a field path to its line in a template (Helm), when the
+	// object was rendered from one; file is the template.
+	trace     func(path string) int
+	traceFile string
+}
+
+// Trace makes o's positions those of the template file it was rendered
+// from: line maps a field path to its line there (0 when it cannot be
+// traced), source names the rendering.
+func (o *Object) Trace(file, source string, line func(path string) int) {
+	o.trace, o.traceFile, o.source = line, file, source
+	o.File, o.Line, o.Column = file, max(line(""), 1), 0
 }
 
 // Relocate makes o's positions those of src, the object o was rendered
@@ -125,6 +137,9 @@ func (o *Object) Location(path string) finding.Location {
 		l := o.origin.Location(path)
 		l.Source = o.source
 		return l
+	}
+	if o.trace != nil {
+		return finding.Location{File: o.traceFile, Line: o.trace(path), Path: path, Source: o.source}
 	}
 	line, col, _ := o.Locate(path)
 	return finding.Location{File: o.File, Line: line, Column: col, Path: path}
