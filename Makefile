@@ -17,7 +17,7 @@ demo:
 # GOGC and GOMEMLIMIT are what the mamori command sets for itself
 # (internal/cli tuneGC), so the figures are what users get.
 bench:
-	GOGC=400 GOMEMLIMIT=240MiB $(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/misconfig/ ./pkg/report/
+	GOGC=400 GOMEMLIMIT=210MiB $(GO) test -run '^$$' -bench . -benchmem -count 6 ./pkg/misconfig/ ./pkg/report/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pkg/source/manifest/
