@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -162,19 +163,29 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 }
 
 func writeCompliance(stdio IO, o *outputFlags, format report.Format, res *compliance.Result) error {
-	var w io.Writer = stdio.Out
-	if o.output != "" {
-		f, err := os.Create(o.output)
-		if err != nil {
-			return fmt.Errorf("--output: %w", err)
-		}
-		defer f.Close()
-		w = f
+	w, _, done, err := openOutput(stdio, o)
+	if err != nil {
+		return err
 	}
 	if format == report.JSON {
-		return res.WriteJSON(w)
+		err = res.WriteJSON(w)
+	} else {
+		err = res.WriteTable(w)
 	}
-	return res.WriteTable(w)
+	return errors.Join(err, done())
+}
+
+// openOutput returns where a report goes: --output's file or stdout, and
+// whether that is a terminal. done closes the file.
+func openOutput(stdio IO, o *outputFlags) (w io.Writer, tty bool, done func() error, err error) {
+	if o.output == "" {
+		return stdio.Out, stdio.OutIsTTY, func() error { return nil }, nil
+	}
+	f, err := os.Create(o.output)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("--output: %w", err)
+	}
+	return f, false, f.Close, nil
 }
 
 func parseSeverities(list []string) (map[finding.Severity]bool, error) {
@@ -193,15 +204,9 @@ func parseSeverities(list []string) (map[finding.Severity]bool, error) {
 }
 
 func writeReport(stdio IO, o *outputFlags, format report.Format, rep *finding.Report, command string) error {
-	var w io.Writer = stdio.Out
-	tty := stdio.OutIsTTY
-	if o.output != "" {
-		f, err := os.Create(o.output)
-		if err != nil {
-			return fmt.Errorf("--output: %w", err)
-		}
-		defer f.Close()
-		w, tty = f, false
+	w, tty, done, err := openOutput(stdio, o)
+	if err != nil {
+		return err
 	}
 	color := false
 	switch strings.ToLower(o.color) {
@@ -211,13 +216,10 @@ func writeReport(stdio IO, o *outputFlags, format report.Format, rep *finding.Re
 	case "auto":
 		color = tty && (stdio.Environment == nil || stdio.Environment("NO_COLOR") == "")
 	default:
-		return fmt.Errorf("--color %q: want auto, always or never", o.color)
+		return errors.Join(fmt.Errorf("--color %q: want auto, always or never", o.color), done())
 	}
 	if err := report.Write(w, format, rep, report.Options{Color: color, ToolVersion: Version, Command: command, ShowSuppressed: o.showSuppressed}); err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return errors.Join(fmt.Errorf("write report: %w", err), done())
 	}
-	if f, ok := w.(*os.File); ok && o.output != "" {
-		return f.Close()
-	}
-	return nil
+	return done()
 }
