@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -109,5 +111,21 @@ func TestArchive(t *testing.T) {
 	want := []string{"web-1.0.0.tgz .tgz", "broken Chart.yaml", "web Chart.yaml"}
 	if !slices.Equal(got, want) {
 		t.Errorf("discovered %q, want %q (the subchart renders with its parent)", got, want)
+	}
+}
+
+// TestDecodeErrorLineInTemplate: a value of the wrong type is reported at
+// the template line the field is traced to (here the securityContext key
+// whose body toYaml writes), not at its line in the rendered output.
+func TestDecodeErrorLineInTemplate(t *testing.T) {
+	objs, problems := Render("testdata/web", "testdata/web", Values{SetString: []string{"securityContext.runAsNonRoot=maybe"}})
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	d := byName(t, objs)["Deployment/release-name-web"]
+	_, err := d.Decode("spec.template.spec", &corev1.PodSpec{})
+	var fe *manifest.FieldError
+	if !errors.As(err, &fe) || fe.Line != 20 {
+		t.Errorf("err = %#v, want line 20 of the template", err)
 	}
 }

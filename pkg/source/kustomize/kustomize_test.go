@@ -2,8 +2,13 @@ package kustomize
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -60,5 +65,35 @@ func TestDiscoverRendersRoots(t *testing.T) {
 	want := "testdata/app/base kustomization.yaml|testdata/app/overlays/prod kustomization.yaml|testdata/broken kustomization.yaml"
 	if strings.Join(got, "|") != want {
 		t.Errorf("inputs %q", got)
+	}
+}
+
+// TestDecodeErrorLineInOrigin: a field a patch made the wrong type is
+// reported at its line in the file the object came from, not at its line
+// in the rendered stream.
+func TestDecodeErrorLineInOrigin(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"base/kustomization.yaml": "resources: [deployment.yaml]\n",
+		"base/deployment.yaml":    "# The web tier.\n# Owned by team-shop.\n# Rendered lines differ from these.\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: x\n        securityContext:\n          privileged: true\n",
+		"prod/kustomization.yaml": "namePrefix: prod-\nresources: [../base]\npatches: [{path: patch.yaml}]\n",
+		"prod/patch.yaml":         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        securityContext: {privileged: \"yes\"}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs, problems := Render("prod", filepath.Join(dir, "prod"), "kustomization.yaml")
+	if len(problems) > 0 || len(objs) != 1 {
+		t.Fatalf("objs %d problems %v", len(objs), problems)
+	}
+	_, err := objs[0].Decode("spec.template.spec", &corev1.PodSpec{})
+	var fe *manifest.FieldError
+	if !errors.As(err, &fe) || fe.Line != 15 || fe.Path != "spec.template.spec.containers[0].securityContext.privileged" {
+		t.Errorf("err = %#v, want privileged at line 15 of the base", err)
 	}
 }

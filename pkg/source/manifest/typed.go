@@ -173,7 +173,15 @@ func (d *typedDecoder) fieldError(path string, err error) error {
 		b.WriteString(de.segs[i])
 	}
 	// From the root (path ""), the first segment's dot leads nowhere.
-	return &FieldError{Path: strings.TrimPrefix(b.String(), "."), Line: d.obj.lineOffset + de.line, Msg: de.msg}
+	full := strings.TrimPrefix(b.String(), ".")
+	// The object's own Location knows where a rendered object came from
+	// (a Kustomize base, a Helm template); the node's line is only its
+	// place in the rendered stream.
+	line := d.obj.Location(full).Line
+	if line == 0 {
+		line = d.obj.lineOffset + de.line
+	}
+	return &FieldError{Path: full, Line: line, Msg: de.msg}
 }
 
 func (d *typedDecoder) decode(n *node, v reflect.Value) error {
