@@ -269,3 +269,17 @@ func TestHelmValuesFlags(t *testing.T) {
 		t.Errorf("missing values file: exit %d, %s", code, errs)
 	}
 }
+
+// TestBadColorKeepsOutputFile: a bad flag fails before --output is touched.
+func TestBadColorKeepsOutputFile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report.json")
+	if err := os.WriteFile(out, []byte("previous report"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := run(t, "", "scan", "config", "--color", "rainbow", "-o", out, "testdata/clean.yaml"); code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "previous report" {
+		t.Errorf("output file was truncated: %q", b)
+	}
+}

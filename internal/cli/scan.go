@@ -204,20 +204,16 @@ func parseSeverities(list []string) (map[finding.Severity]bool, error) {
 }
 
 func writeReport(stdio IO, o *outputFlags, format report.Format, rep *finding.Report, command string) error {
+	mode := strings.ToLower(o.color)
+	if mode != "auto" && mode != "always" && mode != "never" {
+		// Before --output is opened: a bad flag must not truncate a file.
+		return fmt.Errorf("--color %q: want auto, always or never", o.color)
+	}
 	w, tty, done, err := openOutput(stdio, o)
 	if err != nil {
 		return err
 	}
-	color := false
-	switch strings.ToLower(o.color) {
-	case "always":
-		color = true
-	case "never":
-	case "auto":
-		color = tty && (stdio.Environment == nil || stdio.Environment("NO_COLOR") == "")
-	default:
-		return errors.Join(fmt.Errorf("--color %q: want auto, always or never", o.color), done())
-	}
+	color := mode == "always" || mode == "auto" && tty && (stdio.Environment == nil || stdio.Environment("NO_COLOR") == "")
 	if err := report.Write(w, format, rep, report.Options{Color: color, ToolVersion: Version, Command: command, ShowSuppressed: o.showSuppressed}); err != nil {
 		return errors.Join(fmt.Errorf("write report: %w", err), done())
 	}

@@ -213,7 +213,7 @@ feed:
 		rep.Errors = append(rep.Errors, r.Errors...)
 		rep.Notes = append(rep.Notes, r.Notes...)
 	}
-	s.applyExceptions(rep, ignoreFiles)
+	s.applyExceptions(ctx, rep, ignoreFiles)
 	rep.Sort()
 	return rep, nil
 }
@@ -221,7 +221,7 @@ feed:
 // applyExceptions loads the ignore files found in the scanned trees (each
 // scoped to its directory) and those named with --ignorefile, and applies
 // them. Bad entries are input errors.
-func (s *Scanner) applyExceptions(rep *finding.Report, found []manifest.Input) {
+func (s *Scanner) applyExceptions(ctx context.Context, rep *finding.Report, found []manifest.Input) {
 	set := &exception.Set{}
 	load := func(in manifest.Input, base string) {
 		data, err := manifest.Read(in, nil, s.opts.MaxFileSize)
@@ -237,7 +237,7 @@ func (s *Scanner) applyExceptions(rep *finding.Report, found []manifest.Input) {
 		load(in, path.Dir(in.Name))
 	}
 	for _, f := range s.opts.IgnoreFiles {
-		in, _, errs := manifest.Discover(context.Background(), []string{f}, manifest.DiscoverOptions{})
+		in, _, errs := manifest.Discover(ctx, []string{f}, manifest.DiscoverOptions{})
 		rep.Errors = append(rep.Errors, errs...)
 		for _, i := range in {
 			load(i, "")
@@ -380,6 +380,9 @@ func addCrossObject(inputs []manifest.Input, results []FileResult) []finding.Pro
 	// Kustomize base) join the last input's list; the report's final sort
 	// puts them in place.
 	for _, fs := range byFile {
+		if len(results) == 0 {
+			break // no inputs, so nothing was found; kept for safety
+		}
 		results[len(results)-1].Findings = append(results[len(results)-1].Findings, fs...)
 	}
 	return problems
