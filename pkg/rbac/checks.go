@@ -152,7 +152,7 @@ type emitFunc func(o *Object, rule *finding.Rule, path, msg string)
 // judgeRules checks policy rules found at base (rules, or the aggregation
 // rule that brings them in; suffix says from where).
 func judgeRules(o *Object, rules []rbacv1.PolicyRule, base, suffix string, emit emitFunc) {
-	kind, name := o.Source.Kind(), o.meta().Name
+	kind, name := o.Source.Kind(), o.Source.Name()
 	for i, r := range rules {
 		at := func(field string, j int) string {
 			if base != "rules" {
@@ -217,7 +217,7 @@ func matchResource(rule, want string) bool {
 }
 
 func judgeBinding(o *Object, ref rbacv1.RoleRef, subjects []rbacv1.Subject, emit emitFunc) {
-	kind, name := o.Source.Kind(), o.meta().Name
+	kind, name := o.Source.Kind(), o.Source.Name()
 	if ref.Kind == "ClusterRole" && ref.Name == "cluster-admin" {
 		var who []string
 		for _, s := range subjects {

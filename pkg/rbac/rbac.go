@@ -61,20 +61,8 @@ func Decode(o *manifest.Object) (*Object, error) {
 	return r, nil
 }
 
-func (r *Object) meta() *metav1.ObjectMeta {
-	switch {
-	case r.Role != nil:
-		return &r.Role.ObjectMeta
-	case r.Cluster != nil:
-		return &r.Cluster.ObjectMeta
-	case r.Binding != nil:
-		return &r.Binding.ObjectMeta
-	}
-	return &r.CRB.ObjectMeta
-}
-
 // builtin reports whether the object is one of Kubernetes' own.
-func (r *Object) builtin() bool { return strings.HasPrefix(r.meta().Name, "system:") }
+func (r *Object) builtin() bool { return strings.HasPrefix(r.Source.Name(), "system:") }
 
 // Analyze judges every RBAC object against the others (aggregation).
 // Findings come in input order.
