@@ -51,6 +51,7 @@ type scanConfigFlags struct {
 	helmValues     []string
 	helmSet        []string
 	helmSetString  []string
+	policies       []string
 }
 
 func newScan(stdio IO) *cobra.Command {
@@ -80,6 +81,7 @@ func newScan(stdio IO) *cobra.Command {
 	f.StringArrayVar(&fl.helmValues, "values", nil, "Helm values file for the charts scanned, as helm -f takes it (repeatable)")
 	f.StringArrayVar(&fl.helmSet, "set", nil, "Helm value for the charts scanned, as helm --set takes it: k=v,k2=v2 (repeatable)")
 	f.StringArrayVar(&fl.helmSetString, "set-string", nil, "Helm string value for the charts scanned, as helm --set-string takes it (repeatable)")
+	f.StringArrayVar(&fl.policies, "policy", nil, "file or directory of mamori CEL policies (kind: Policy) to evaluate beside the built-in checks (repeatable)")
 	f.StringVar(&fl.compliance, "compliance", "", "print a per-control report for a framework instead of the findings: "+strings.Join(compliance.Names(), ", "))
 	scan.AddCommand(config)
 	return scan
@@ -110,7 +112,12 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 			fl.pssLevel = level
 		}
 	}
+	policies, problems, err := loadPolicies(cmd.Context(), fl.policies)
+	if err != nil {
+		return err
+	}
 	scanner, err := misconfig.New(misconfig.Options{
+		Policies: policies,
 		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
 		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In, IgnoreFiles: fl.ignoreFiles,
 		Helm: helm.Values{Files: fl.helmValues, Set: fl.helmSet, SetString: fl.helmSetString},
@@ -122,6 +129,9 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 	if err != nil {
 		return err
 	}
+	// A policy that does not load leaves the scan incomplete, like a
+	// manifest that does not parse.
+	rep.Errors = append(problems, rep.Errors...)
 	if show != nil {
 		kept := rep.Findings[:0]
 		for _, f := range rep.Findings {

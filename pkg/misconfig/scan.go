@@ -12,11 +12,13 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/pod-security-admission/api"
 
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/netpol"
+	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/rbac"
 	"github.com/mamori-dev/mamori/pkg/source/helm"
 	"github.com/mamori-dev/mamori/pkg/source/kustomize"
@@ -45,6 +47,8 @@ type Options struct {
 	Now func() time.Time
 	// Helm holds the values charts are rendered with beyond their defaults.
 	Helm helm.Values
+	// Policies are CEL policies evaluated beside the built-in checks.
+	Policies *policy.Set
 }
 
 // Scanner checks Kubernetes manifests.
@@ -52,6 +56,7 @@ type Scanner struct {
 	opts   Options
 	pss    *pssEvaluator
 	checks []check
+	pols   *policyRunner
 }
 
 // New returns a Scanner with every built-in check.
@@ -84,7 +89,7 @@ func New(opts Options) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Scanner{opts: opts, pss: pss, checks: hygieneChecks()}, nil
+	return &Scanner{opts: opts, pss: pss, checks: hygieneChecks(), pols: newPolicyRunner(opts.Policies)}, nil
 }
 
 // Rules returns the metadata of every check this scanner runs, sorted by ID.
@@ -98,6 +103,7 @@ func (s *Scanner) Rules() []*finding.Rule {
 	}
 	rules = append(rules, rbac.Rules()...)
 	rules = append(rules, netpol.Rules()...)
+	rules = append(rules, s.opts.Policies.Rules()...)
 	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
 	return rules
 }
@@ -137,6 +143,9 @@ type FileResult struct {
 	workloads  []netpol.Workload
 	policies   []*netpol.Policy
 	namespaces []netpol.Namespace
+	// What namespace-dependent policies need, judged once every file is read.
+	deferred  []*manifest.Object
+	nsObjects []*corev1.Namespace
 }
 
 type serviceAccount struct {
@@ -196,6 +205,7 @@ feed:
 	}
 	rep := &finding.Report{Targets: targets, Files: len(inputs), Errors: discoverErrs, Rules: s.Rules()}
 	resolveServiceAccounts(results)
+	s.pols.finish(ctx, results)
 	rep.Errors = append(rep.Errors, addCrossObject(inputs, results)...)
 	total := 0
 	for i := range results {
@@ -307,6 +317,9 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 	if !builtinGroups[o.Group()] {
 		fr.Notes = append(fr.Notes, finding.Problem{File: o.File, Line: o.Line,
 			Message: fmt.Sprintf("custom resource %s %s: no built-in checks apply", o.APIVersion(), o.Kind())})
+	}
+	if s.pols != nil {
+		s.pols.check(o, fr)
 	}
 	for _, c := range s.checks {
 		if c.object != nil {

@@ -265,3 +265,13 @@ var clusterScoped = map[string]bool{
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true, "CSIDriver": true, "CSINode": true,
 	"VolumeAttachment": true, "APIService": true, "CertificateSigningRequest": true,
 }
+
+// MatchesIgnoringNamespace is Matches with the namespace selector taken
+// as matching everything: a prefilter for when namespaces are not known yet.
+func (e *Evaluator) MatchesIgnoringNamespace(p *Policy, req *Request) (bool, error) {
+	mc := *p.Spec.MatchConstraints
+	mc.NamespaceSelector = &metav1.LabelSelector{}
+	attr, _ := e.attributes(req)
+	ok, _, _, err := e.matcher.Matches(attr, e.oi, criteria{&mc})
+	return ok, err
+}

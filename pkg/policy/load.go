@@ -222,3 +222,30 @@ func unstructuredOf(m map[string]any) *unstructured.Unstructured {
 	}
 	return &unstructured.Unstructured{Object: m}
 }
+
+// Subset returns the policies keep selects, compiled as s's.
+func (s *Set) Subset(keep func(*Policy) bool) *Set {
+	out := &Set{compiler: s.compiler}
+	for _, p := range s.Policies {
+		if keep(p) {
+			out.Policies = append(out.Policies, p)
+		}
+	}
+	return out
+}
+
+// Mapper is the REST mapper the set was compiled with (nil for none).
+func (s *Set) Mapper() meta.RESTMapper { return s.compiler.opts.Mapper }
+
+// Merge adds the policies of other; an ID both define is an error.
+func (s *Set) Merge(other *Set) error {
+	for _, p := range other.Policies {
+		if prev := s.Get(p.ID()); prev != nil {
+			return fmt.Errorf("policy %s at %s:%d is already defined at %s:%d", p.ID(), p.File, p.Line, prev.File, prev.Line)
+		}
+		s.Policies = append(s.Policies, p)
+	}
+	slices.SortFunc(s.Policies, func(a, b *Policy) int { return strings.Compare(a.ID(), b.ID()) })
+	s.Tests = append(s.Tests, other.Tests...)
+	return nil
+}

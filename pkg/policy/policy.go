@@ -322,3 +322,7 @@ func paramsGVK(pk *admissionregistrationv1.ParamKind) schema.GroupVersionKind {
 	gv, _ := schema.ParseGroupVersion(pk.APIVersion)
 	return gv.WithKind(pk.Kind)
 }
+
+// NeedsNamespace reports whether the policy's verdict can depend on the
+// namespace object, so a scan must know every namespace before judging.
+func (p *Policy) NeedsNamespace() bool { return p.needsNamespace }
