@@ -314,3 +314,11 @@ func (s *Set) Apply(r *finding.Report, now time.Time) {
 		}
 	}
 }
+
+// Scoped reports whether the entry holds only for findings in files under
+// its ignore file's directory (an ignore file found in a scanned tree),
+// which an admission request, having no file, never is.
+func (e *Entry) Scoped() bool { return e.base != "" }
+
+// Base is the directory a scoped entry holds under.
+func (e *Entry) Base() string { return e.base }

@@ -178,7 +178,7 @@ func (s *Set) runTest(ctx context.Context, t *Test) ([]Outcome, []finding.Proble
 	if u := t.Spec.UserInfo; u != nil {
 		ui = &user.DefaultInfo{Name: u.Username, Groups: u.Groups}
 	}
-	fixtures := map[string]*fixture{}
+	fixtures := map[string][]*fixture{}
 	rep := &finding.Report{}
 	for _, o := range objs {
 		req := ObjectRequest(o, s.compiler.opts.Mapper)
@@ -196,7 +196,7 @@ func (s *Set) runTest(ctx context.Context, t *Test) ([]Outcome, []finding.Proble
 			}
 		}
 		for _, key := range resourceKeys(o) {
-			fixtures[key] = fx
+			fixtures[key] = append(fixtures[key], fx)
 		}
 		rep.Findings = append(rep.Findings, fx.findings...)
 	}
@@ -221,9 +221,11 @@ func (s *Set) runTest(ctx context.Context, t *Test) ([]Outcome, []finding.Proble
 		}
 		set.Apply(rep, now)
 		for _, sup := range rep.Suppressed {
-			for _, fx := range fixtures {
-				if fx.obj.Resource() == sup.Finding.Resource {
-					fx.excepted[sup.Finding.CheckID()] = sup.Exception
+			for _, fxs := range fixtures {
+				for _, fx := range fxs {
+					if fx.obj.Resource() == sup.Finding.Resource {
+						fx.excepted[sup.Finding.CheckID()] = sup.Exception
+					}
 				}
 			}
 		}
@@ -240,12 +242,17 @@ func (s *Set) runTest(ctx context.Context, t *Test) ([]Outcome, []finding.Proble
 			continue
 		}
 		for j, name := range r.Resources {
-			fx := fixtures[name]
-			if fx == nil {
+			fxs := fixtures[name]
+			if len(fxs) != 1 {
+				why := "is in no fixture (want namespace/name or Kind namespace/name)"
+				if len(fxs) > 1 {
+					why = "names several fixture objects: say which with Kind namespace/name"
+				}
 				problems = append(problems, finding.Problem{File: t.File, Line: at(fmt.Sprintf("spec.results[%d].resources[%d]", i, j)),
-					Message: fmt.Sprintf("PolicyTest %s: resource %q is in no fixture (want namespace/name or Kind namespace/name)", t.Name, name)})
+					Message: fmt.Sprintf("PolicyTest %s: resource %q %s", t.Name, name, why)})
 				continue
 			}
+			fx := fxs[0]
 			out := Outcome{Test: t.Name, File: t.File, Line: at(fmt.Sprintf("spec.results[%d]", i)), Policy: r.Policy, Resource: name, Want: r.Result}
 			var msgs []string
 			for _, f := range fx.findings {
