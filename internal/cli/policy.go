@@ -69,7 +69,7 @@ func newPolicyTest(stdio IO) *cobra.Command {
 				enc := json.NewEncoder(stdio.Out)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
-					Outcomes []policy.Outcome `json:"outcomes"`
+					Outcomes []policy.Outcome  `json:"outcomes"`
 					Errors   []finding.Problem `json:"errors"`
 					Passed   int               `json:"passed"`
 					Failed   int               `json:"failed"`

@@ -482,3 +482,26 @@ var builtinGroups = map[string]bool{
 	"apiregistration.k8s.io": true, "authentication.k8s.io": true, "authorization.k8s.io": true,
 	"storagemigration.k8s.io": true, "internal.apiserver.k8s.io": true,
 }
+
+// ServiceAccounts tells whether a ServiceAccount exists and whether it
+// disables token automounting (automount nil: not set).
+type ServiceAccounts func(namespace, name string) (automount *bool, found bool)
+
+// CheckObject runs the built-in checks that judge one object on its own,
+// as admission does: the cross-object analyses (RBAC, NetworkPolicy
+// coverage) need the whole set and are not run. sa settles whether the
+// pod's ServiceAccount disables token automounting; nil means unknown.
+func (s *Scanner) CheckObject(o *manifest.Object, sa ServiceAccounts) ([]finding.Finding, []finding.Problem) {
+	var fr FileResult
+	em := s.checkObject(o, &fr)
+	for _, c := range em.saChecks {
+		if sa != nil {
+			if a, found := sa(c.namespace, c.name); found && a != nil && !*a {
+				continue
+			}
+		}
+		fr.Findings = append(fr.Findings, c.finding)
+	}
+	slices.SortFunc(fr.Findings, finding.Compare)
+	return fr.Findings, fr.Errors
+}
