@@ -75,7 +75,7 @@ func newRoot(stdio IO) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio))
+	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio), newWebhook(stdio))
 	return root
 }
 

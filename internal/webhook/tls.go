@@ -37,6 +37,9 @@ type CertReloader struct {
 
 // NewCertReloader loads the pair; an error here is fatal to start-up.
 func NewCertReloader(certFile, keyFile string, log *slog.Logger) (*CertReloader, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	r := &CertReloader{certFile: certFile, keyFile: keyFile, log: log}
 	if _, err := r.Reload(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
+	listersv1 "k8s.io/client-go/listers/core/v1"
 
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
@@ -130,6 +132,12 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := review.Request
+	for what, raw := range map[string][]byte{"object": req.Object.Raw, "oldObject": req.OldObject.Raw, "options": req.Options.Raw} {
+		if t := bytes.TrimSpace(raw); len(t) > 0 && (t[0] != '{' || !json.Valid(t)) {
+			h.badRequest(w, fmt.Sprintf("request.%s is not a JSON object", what))
+			return
+		}
+	}
 	resp, decision := h.Review(r.Context(), req)
 	resp.UID = req.UID
 	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
@@ -349,4 +357,15 @@ func warning(f finding.Finding) string {
 		w = w[:237] + "..."
 	}
 	return w
+}
+
+// ServiceAccountsFrom looks service accounts up in a lister.
+func ServiceAccountsFrom(l listersv1.ServiceAccountLister) misconfig.ServiceAccounts {
+	return func(namespace, name string) (*bool, bool) {
+		sa, err := l.ServiceAccounts(namespace).Get(name)
+		if err != nil {
+			return nil, false
+		}
+		return sa.AutomountServiceAccountToken, true
+	}
 }
