@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -133,7 +132,8 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	}
 	req := review.Request
 	for what, raw := range map[string][]byte{"object": req.Object.Raw, "oldObject": req.OldObject.Raw, "options": req.Options.Raw} {
-		if t := bytes.TrimSpace(raw); len(t) > 0 && (t[0] != '{' || !json.Valid(t)) {
+		// Unmarshal has validated the JSON; it must also be an object.
+		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] != '{' {
 			h.badRequest(w, fmt.Sprintf("request.%s is not a JSON object", what))
 			return
 		}
@@ -310,27 +310,34 @@ func (h *Handler) request(req *admissionv1.AdmissionRequest) (*policy.Request, *
 		return u, nil
 	}
 	var err error
-	if preq.Object, err = decode(req.Object.Raw, "object"); err != nil {
-		return nil, nil, err
-	}
 	if preq.OldObject, err = decode(req.OldObject.Raw, "oldObject"); err != nil {
 		return nil, nil, err
 	}
 	if preq.Options, err = decode(req.Options.Raw, "options"); err != nil {
 		return nil, nil, err
 	}
-	if preq.Operation == admission.Delete || len(req.Object.Raw) == 0 {
+	if len(req.Object.Raw) == 0 {
 		return preq, nil, nil
 	}
+	// One parse serves both the policies (as unstructured data) and the
+	// built-in checks (as a located object).
 	name := fmt.Sprintf("admission:%s/%s", req.Resource.Resource, req.Name)
 	parsed := manifest.Parse(name, req.Object.Raw)
 	if len(parsed.Errors) > 0 {
-		return nil, nil, errors.New(parsed.Errors[0].Message)
+		return nil, nil, fmt.Errorf("object: %s", parsed.Errors[0].Message)
 	}
 	if len(parsed.Objects) != 1 {
+		if preq.Object, err = decode(req.Object.Raw, "object"); err != nil {
+			return nil, nil, err
+		}
 		return preq, nil, nil
 	}
-	return preq, parsed.Objects[0], nil
+	obj := parsed.Objects[0]
+	preq.Object = &unstructured.Unstructured{Object: obj.Data()}
+	if preq.Operation == admission.Delete {
+		return preq, nil, nil
+	}
+	return preq, obj, nil
 }
 
 // auditKey makes a valid audit annotation key (a qualified name without

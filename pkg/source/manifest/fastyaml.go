@@ -59,6 +59,10 @@ type fastLine struct {
 	text   []byte // without line break
 	indent int    // leading spaces
 	num    int    // 1-based line number
+	// colOff and colRunes cache the last column computed, so columns on a
+	// long line (minified JSON) cost the distance from the last one, not
+	// from the line's start.
+	colOff, colRunes int
 }
 
 type fastParser struct {
@@ -147,7 +151,14 @@ func (p *fastParser) split(data []byte) error {
 	return nil
 }
 
-func col(l *fastLine, i int) int32 { return int32(utf8.RuneCount(l.text[:i]) + 1) }
+func col(l *fastLine, i int) int32 {
+	if i < l.colOff {
+		l.colOff, l.colRunes = 0, 0
+	}
+	l.colRunes += utf8.RuneCount(l.text[l.colOff:i])
+	l.colOff = i
+	return int32(l.colRunes + 1)
+}
 
 func isSeqItem(rest []byte) bool {
 	return len(rest) > 0 && rest[0] == '-' && (len(rest) == 1 || rest[1] == ' ')

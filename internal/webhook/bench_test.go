@@ -1,0 +1,61 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/mamori-dev/mamori/pkg/misconfig"
+	"github.com/mamori-dev/mamori/pkg/policy"
+)
+
+// BenchmarkReview is one admission request through the handler: decode,
+// CEL policies, built-in checks and PSS, exceptions, encode. The loopback
+// figures at a fixed rate come from hack/benchadmission.
+func BenchmarkReview(b *testing.B) {
+	h := testHandler(&testing.T{})
+	body := review(admissionv1.Create, deploymentKind, "deployments", "web",
+		deployment("web", `{"team":"shop"}`, `{"owner":"a"}`, 3, hardenedPod), "", false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", "/validate", bytes.NewReader(body))
+		w := &recorder{header: http.Header{}, body: &bytes.Buffer{}, code: 200}
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatal(w.code)
+		}
+	}
+}
+
+// BenchmarkReview50 is the issue's setting: 50 CEL policies (those
+// hack/benchadmission generates) plus the built-in checks and PSS
+// restricted.
+func BenchmarkReview50(b *testing.B) {
+	set, err := policy.NewSet(policy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if p := set.Load(context.Background(), []string{"testdata/bench"}); len(p) > 0 {
+		b.Fatal(p)
+	}
+	sc, err := misconfig.New(misconfig.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(Config{Policies: set, Scanner: sc})
+	body := review(admissionv1.Create, deploymentKind, "deployments", "web",
+		deployment("web", `{"team":"shop"}`, `{"owner":"a"}`, 3, hardenedPod), "", false)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", "/validate", bytes.NewReader(body))
+		w := &recorder{header: http.Header{}, body: &bytes.Buffer{}, code: 200}
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatal(w.code)
+		}
+	}
+}
