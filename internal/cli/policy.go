@@ -18,7 +18,7 @@ import (
 // loadPolicies compiles the policies of the given files and directories.
 // Problems are per file and line; the error is for what stops everything.
 func loadPolicies(ctx context.Context, paths []string) (*policy.Set, []finding.Problem, error) {
-	set, err := policy.NewSet(policyOptions())
+	set, err := policy.NewSet(PolicyOptions())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -26,9 +26,9 @@ func loadPolicies(ctx context.Context, paths []string) (*policy.Set, []finding.P
 	return set, problems, nil
 }
 
-// policyOptions are the compile options of every command: the built-in
+// PolicyOptions are the compile options of every command: the built-in
 // kinds' resources and schemas, so expressions are type-checked.
-func policyOptions() policy.Options {
+func PolicyOptions() policy.Options {
 	return policy.Options{}
 }
 
@@ -200,6 +200,6 @@ Go) is listed per policy on standard error and at the top of the output.`,
 // builtinPolicies are mamori's CEL built-ins, with a note for each
 // built-in check that is Go code and so cannot be exported.
 func builtinPolicies() (*policy.Set, []policy.ExportNote, error) {
-	set, err := policy.NewSet(policyOptions())
+	set, err := policy.NewSet(PolicyOptions())
 	return set, nil, err
 }

@@ -4,13 +4,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
+// ScanUser is who a scan's requests come from: an authenticated user who
+// is no system component, as a person or a CD pipeline applying manifests
+// would be. Policies that judge users see a user, not an absent field.
+var ScanUser user.Info = &user.DefaultInfo{Name: "mamori:scan", Groups: []string{"system:authenticated"}}
+
 // ObjectRequest is the request a scan judges a manifest object by: its
-// CREATE by an unnamed user. A namespaced object without a namespace is
+// CREATE by ScanUser. A namespaced object without a namespace is
 // created in "default", as `kubectl apply` without -n does.
 func ObjectRequest(o *manifest.Object, mapper meta.RESTMapper) *Request {
 	gv, _ := schema.ParseGroupVersion(o.APIVersion())
@@ -25,7 +31,7 @@ func ObjectRequest(o *manifest.Object, mapper meta.RESTMapper) *Request {
 	}
 	return &Request{
 		Operation: admission.Create, Kind: gvk, Resource: gvr, Namespace: ns, Name: o.Name(),
-		Object: unstructuredOf(o.Data()),
+		Object: unstructuredOf(o.Data()), UserInfo: ScanUser,
 	}
 }
 

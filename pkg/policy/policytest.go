@@ -182,7 +182,9 @@ func (s *Set) runTest(ctx context.Context, t *Test) ([]Outcome, []finding.Proble
 	rep := &finding.Report{}
 	for _, o := range objs {
 		req := ObjectRequest(o, s.compiler.opts.Mapper)
-		req.UserInfo = ui
+		if ui != nil {
+			req.UserInfo = ui
+		}
 		fx := &fixture{obj: o, matched: map[string]bool{}, excepted: map[string]finding.ExceptionRef{}}
 		for _, p := range s.Policies {
 			v, err := ev.EvaluatePolicy(ctx, p, req)
