@@ -12,6 +12,7 @@ import (
 
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/k8sschema"
 	"github.com/mamori-dev/mamori/pkg/policy"
 )
 
@@ -29,7 +30,7 @@ func loadPolicies(ctx context.Context, paths []string) (*policy.Set, []finding.P
 // PolicyOptions are the compile options of every command: the built-in
 // kinds' resources and schemas, so expressions are type-checked.
 func PolicyOptions() policy.Options {
-	return policy.Options{}
+	return policy.Options{Mapper: k8sschema.RESTMapper(), Schemas: k8sschema.Resolver()}
 }
 
 func newPolicy(stdio IO) *cobra.Command {

@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/mamori-dev/mamori/pkg/exception"
+	"github.com/mamori-dev/mamori/pkg/k8sschema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -186,4 +187,32 @@ func FuzzAdd(f *testing.F) {
 		s.Policies, s.Tests = nil, nil
 		s.Add("fuzz.yaml", data)
 	})
+}
+
+// TestTypeCheckedAgainstSchemas: with the built-in kinds' schemas, a
+// misspelt field or a mistyped comparison is a load error at its line,
+// as the API server's type checker would warn.
+func TestTypeCheckedAgainstSchemas(t *testing.T) {
+	s, err := NewSet(Options{Mapper: k8sschema.RESTMapper(), Schemas: k8sschema.Resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := s.Load(context.Background(), []string{"testdata/typecheck.yaml"})
+	want := []string{
+		"testdata/typecheck.yaml:11: Policy typo: spec.validations[0].expression: type error: apps/v1, Kind=Deployment: ERROR: <input>:1:12: undefined field 'replica'",
+		"testdata/typecheck.yaml:12: Policy typo: spec.validations[1].expression: type error: apps/v1, Kind=Deployment: ERROR: <input>:1:53: found no matching overload for '_==_' applied to '(string, int)'",
+	}
+	if len(problems) != len(want) {
+		t.Fatalf("got %v", problems)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(problems[i].String(), w) {
+			t.Errorf("got  %s\nwant %s", problems[i], w)
+		}
+	}
+	// Without schemas the same file loads: objects are untyped.
+	s, _ = NewSet(Options{})
+	if p := s.Load(context.Background(), []string{"testdata/typecheck.yaml"}); len(p) > 0 {
+		t.Errorf("untyped load: %v", p)
+	}
 }
