@@ -173,7 +173,7 @@ func TestChartObjects(t *testing.T) {
 				t.Error("no NetworkPolicy selects the webhook pods")
 			}
 
-			// The service account may read Namespaces, and nothing else.
+			// The service account may read Namespaces and ServiceAccounts, and nothing else.
 			sa := one(t, c.serviceAccounts)
 			if pod.Spec.ServiceAccountName != sa.Name {
 				t.Errorf("pod runs as %q, chart's ServiceAccount is %q", pod.Spec.ServiceAccountName, sa.Name)
@@ -183,7 +183,8 @@ func TestChartObjects(t *testing.T) {
 				t.Errorf("ClusterRoleBinding subject %+v", s)
 			}
 			role := one(t, c.roles)
-			want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}
+			// Namespaces and ServiceAccounts: the webhook is ready once it has cached both.
+			want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts"}, Verbs: []string{"get", "list", "watch"}}}
 			if binding.RoleRef.Name != role.Name || fmt.Sprint(role.Rules) != fmt.Sprint(want) {
 				t.Errorf("ClusterRoleBinding %s -> %s, ClusterRole %s rules %+v: want %+v", binding.Name, binding.RoleRef.Name, role.Name, role.Rules, want)
 			}
