@@ -199,8 +199,8 @@ func start(dir string, opts []Option) (*Env, error) {
 		// stop again for a failure after that (CRDs, webhooks).
 		stopErr := env.Stop()
 		err = fmt.Errorf("testenv: starting the control plane from %s: %w", dir, errors.Join(err, stopErr))
-		if out != nil {
-			err = fmt.Errorf("%w\ncontrol plane output (last %d bytes):\n%s", err, logTail, out.String())
+		if tail := out.String(); tail != "" {
+			err = fmt.Errorf("%w\ncontrol plane output (at most the last %d bytes):\n%s", err, logTail, tail)
 		}
 		return nil, err
 	}
@@ -324,6 +324,9 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *tailBuffer) String() string {
+	if b == nil {
+		return ""
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.buf) <= b.max {

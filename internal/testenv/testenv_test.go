@@ -256,7 +256,7 @@ func TestWebhook(t *testing.T) {
 }
 
 // TestAPIServerArg starts a control plane of its own with audit logging and
-// finds a namespace's creation in the log.
+// finds a request in the log.
 func TestAPIServerArg(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -271,6 +271,10 @@ func TestAPIServerArg(t *testing.T) {
 	)
 	c := Client(t, cfg)
 	ns := namespace(t, c, "audited")
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "audited"}}
+	if err := c.Create(t.Context(), cm); err != nil {
+		t.Fatalf("creating a configmap: %v", err)
+	}
 
 	eventually(t, 10*time.Second, func() error {
 		f, err := os.Open(logPath)
@@ -285,21 +289,24 @@ func TestAPIServerArg(t *testing.T) {
 				Verb      string `json:"verb"`
 				Stage     string `json:"stage"`
 				ObjectRef struct {
-					Resource string `json:"resource"`
-					Name     string `json:"name"`
+					Resource  string `json:"resource"`
+					Namespace string `json:"namespace"`
+					Name      string `json:"name"`
 				} `json:"objectRef"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 				return fmt.Errorf("audit log line %q: %w", sc.Text(), err)
 			}
-			if ev.Verb == "create" && ev.Stage == "ResponseComplete" && ev.ObjectRef.Resource == "namespaces" && ev.ObjectRef.Name == ns {
+			ref := ev.ObjectRef
+			if ev.Verb == "create" && ev.Stage == "ResponseComplete" &&
+				ref.Resource == "configmaps" && ref.Namespace == ns && ref.Name == cm.Name {
 				return nil
 			}
 		}
 		if err := sc.Err(); err != nil {
 			return err
 		}
-		return fmt.Errorf("no audit event for creating namespace %s", ns)
+		return fmt.Errorf("no audit event for creating configmap %s/%s in %s", ns, cm.Name, logPath)
 	})
 }
 
