@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/k8sschema"
+	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
+	"github.com/mamori-dev/mamori/pkg/policy/builtin"
 )
 
 // loadPolicies compiles the policies of the given files and directories.
@@ -113,6 +116,7 @@ func newPolicyExport(stdio IO) *cobra.Command {
 		format, output, paramsNS string
 		ignoreFiles              []string
 		builtin, strict          bool
+		enforceSeverity          string
 	)
 	c := &cobra.Command{
 		Use:   "export PATH...",
@@ -138,7 +142,11 @@ Go) is listed per policy on standard error and at the top of the output.`,
 			}
 			var notes []policy.ExportNote
 			if builtin {
-				b, bnotes, err := builtinPolicies()
+				enforce, err := finding.ParseSeverity(enforceSeverity)
+				if err != nil {
+					return fmt.Errorf("--enforce-severity: %w", err)
+				}
+				b, bnotes, err := builtinPolicies(enforce)
 				if err != nil {
 					return err
 				}
@@ -193,14 +201,41 @@ Go) is listed per policy on standard error and at the top of the output.`,
 	f.StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
 	f.StringArrayVar(&ignoreFiles, "ignorefile", nil, "exception file whose live entries become matchConditions (repeatable)")
 	f.BoolVar(&builtin, "builtin", false, "also export mamori's built-in checks that are written in CEL")
+	f.StringVar(&enforceSeverity, "enforce-severity", "HIGH", "with --builtin: built-in checks at or above this severity deny, lower ones warn (as the webhook's --enforce-severity)")
 	f.BoolVar(&strict, "strict", false, "exit 1 when anything could not be exported exactly")
 	f.StringVar(&paramsNS, "params-namespace", "mamori-system", "namespace of exported params objects")
 	return c
 }
 
-// builtinPolicies are mamori's CEL built-ins, with a note for each
-// built-in check that is Go code and so cannot be exported.
-func builtinPolicies() (*policy.Set, []policy.ExportNote, error) {
-	set, err := policy.NewSet(PolicyOptions())
-	return set, nil, err
+// builtinPolicies are mamori's CEL built-ins, with the mode the webhook
+// gives their findings (enforce at or above the severity, warn below), and
+// a note for each built-in check that is Go code and so cannot be exported.
+func builtinPolicies(enforce finding.Severity) (*policy.Set, []policy.ExportNote, error) {
+	set, err := builtin.Load(PolicyOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range set.Policies {
+		p.Mode = policy.Warn
+		if p.Rule.Severity >= enforce {
+			p.Mode = policy.Enforce
+		}
+	}
+	var notes []policy.ExportNote
+	for _, r := range misconfig.Catalogue() {
+		if set.Get(r.ID) != nil {
+			continue
+		}
+		why := "is written in Go, not CEL: enforced by scans and the webhook only"
+		switch {
+		case strings.HasPrefix(r.ID, "pss-"):
+			why = "is judged by the official Pod Security Standards evaluator: for the cluster, label namespaces pod-security.kubernetes.io/enforce=<level> (the API server's PodSecurity admission)"
+		case strings.HasPrefix(r.ID, "rbac-"), strings.HasPrefix(r.ID, "netpol-"):
+			why = "needs every object at once (roles aggregate, policies select across namespaces): scans only"
+		case r.ID == "k8s-automount-sa-token":
+			why = "depends on the pod's ServiceAccount object, which ValidatingAdmissionPolicy cannot read: scans and the webhook only"
+		}
+		notes = append(notes, policy.ExportNote{Policy: r.ID, Message: "built-in check not exported: it " + why})
+	}
+	return set, notes, nil
 }
