@@ -13,9 +13,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 go="${GO:-go}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-export CGO_ENABLED=0 # shares the build cache with hack/envtest.sh
 
-(cd "$root/hack/tools/kube" && "$go" run ./genk8sschema -o "$root/pkg/k8sschema/data/definitions.json.gz")
+# CGO_ENABLED=0 shares the build cache with hack/envtest.sh.
+(cd "$root/hack/tools/kube" &&
+	CGO_ENABLED=0 "$go" run ./genk8sschema -o "$root/pkg/k8sschema/data/definitions.json.gz")
 
 KUBEBUILDER_ASSETS="$("$root/hack/envtest.sh")"
 export KUBEBUILDER_ASSETS MAMORI_REQUIRE_ENVTEST=1
