@@ -31,7 +31,6 @@ import (
 	"github.com/mamori-dev/mamori/internal/cli"
 	"github.com/mamori-dev/mamori/internal/testenv"
 	"github.com/mamori-dev/mamori/internal/webhook"
-	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
@@ -60,43 +59,68 @@ const (
 	exceptions  = "testdata/exceptions.yaml"
 )
 
+var cluster = testenv.NewShared()
+
+func TestMain(m *testing.M) { os.Exit(cluster.Run(m)) }
+
 // TestParity judges one set of manifests (allowed and denied, with
 // exceptions active, expired and unused) three ways — `mamori scan
 // config`, the `mamori webhook` command registered with a real API
-// server, and the exported ValidatingAdmissionPolicies applied to the same
-// API server — and fails on any disagreement.
+// server, and the output of `mamori policy export --format vap` applied
+// to the same API server — and fails on any disagreement about which
+// policies deny or warn on which object.
 func TestParity(t *testing.T) {
+	runParity(t, false)
+}
+
+// TestParityBuiltins adds the built-in checks written in CEL: the scan
+// and the webhook judge them with their Go implementations, the cluster
+// with the exported policies (`policy export --builtin`), and all three
+// must agree; built-in findings at or above HIGH deny, lower ones warn.
+func TestParityBuiltins(t *testing.T) {
+	runParity(t, true)
+}
+
+func runParity(t *testing.T, builtins bool) {
 	ctx := t.Context()
 	set := loadPolicies(t)
 	objs, namespaces := readObjects(t)
 
-	// (a) The scan, as `mamori scan config --policy ... --ignorefile ...` runs it.
-	scanned := scanVerdicts(t, ctx, set)
+	// What the export writes decides each compared check's mode.
+	exported, modes := export(t, ctx, builtins)
 
-	cfg := testenv.Start(t)
+	// (a) The scan, as `mamori scan config --policy ... --ignorefile ...` runs it.
+	scanned := scanVerdicts(t, ctx, set, modes)
+
+	cfg := cluster.Config(t)
 	cs := testenv.Clientset(t, cfg)
 	for _, ns := range namespaces {
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
 
 	// (b) The webhook command, registered with the API server.
-	webhooked := webhookVerdicts(t, ctx, cfg, cs, set, objs)
+	webhooked := webhookVerdicts(t, ctx, cfg, cs, set, objs, modes, builtins)
 
 	// (c) The exported ValidatingAdmissionPolicies on the same API server.
-	exported := vapVerdicts(t, ctx, cfg, cs, set, objs)
+	vaps := vapVerdicts(t, ctx, cfg, cs, exported, objs, modes)
 
 	var keys []string
 	for _, o := range objs {
 		keys = append(keys, o.key)
 	}
 	sort.Strings(keys)
-	denied := 0
+	denied, builtinHits := 0, 0
 	for _, k := range keys {
-		s, w, v := scanned[k], webhooked[k], exported[k]
+		s, w, v := scanned[k], webhooked[k], vaps[k]
 		if len(s.Deny) > 0 {
 			denied++
+		}
+		for _, id := range append(slices.Clone(s.Deny), s.Warn...) {
+			if set.Get(id) == nil {
+				builtinHits++
+			}
 		}
 		if !cmp.Equal(s, w) || !cmp.Equal(s, v) {
 			t.Errorf("%s: verdicts differ\n  scan    %v\n  webhook %v\n  VAP     %v", k, s, w, v)
@@ -106,15 +130,43 @@ func TestParity(t *testing.T) {
 	if denied == 0 || denied == len(keys) {
 		t.Errorf("%d of %d objects denied: the suite must have both outcomes", denied, len(keys))
 	}
+	if builtins && builtinHits == 0 {
+		t.Errorf("no built-in check fired: the built-in comparison compared nothing")
+	}
 	for _, k := range []string{"Deployment shop/legacy-cart", "Deployment shop/vendor-payments"} {
-		if len(scanned[k].Deny) != 0 {
+		if slices.Contains(scanned[k].Deny, "team-label-required") || slices.Contains(scanned[k].Deny, "approved-registries") {
 			t.Errorf("%s: a live exception should admit it: %v", k, scanned[k])
 		}
 	}
 	if !slices.Contains(scanned["Deployment shop/old-report"].Deny, "team-label-required") {
 		t.Errorf("old-report: an expired exception still admits it")
 	}
-	t.Logf("%d objects: %d denied, verdicts agree across scan, webhook and ValidatingAdmissionPolicy", len(keys), denied)
+	t.Logf("%d objects, %d checks compared: %d denied, verdicts agree across scan, webhook and ValidatingAdmissionPolicy", len(keys), len(modes), denied)
+}
+
+// export runs `mamori policy export --format vap` and reads the mode of
+// every exported policy from its annotations.
+func export(t *testing.T, ctx context.Context, builtins bool) ([]byte, map[string]policy.Mode) {
+	args := []string{"policy", "export", "--format", "vap", "--ignorefile", exceptions, policiesDir}
+	if builtins {
+		args = append(args, "--builtin")
+	}
+	var out, errb bytes.Buffer
+	if code := cli.Run(ctx, args, cli.IO{Out: &out, Err: &errb}); code != 0 {
+		t.Fatalf("policy export: exit %d: %s", code, errb.String())
+	}
+	parsed := manifest.Parse("vap.yaml", out.Bytes())
+	if len(parsed.Errors) > 0 {
+		t.Fatal(parsed.Errors)
+	}
+	modes := map[string]policy.Mode{}
+	for _, o := range parsed.Objects {
+		u := &unstructured.Unstructured{Object: o.Data()}
+		if u.GetKind() == "ValidatingAdmissionPolicy" {
+			modes[u.GetName()] = policy.Mode(u.GetAnnotations()[policy.ModeAnnotation])
+		}
+	}
+	return out.Bytes(), modes
 }
 
 func loadPolicies(t *testing.T) *policy.Set {
@@ -159,7 +211,7 @@ func readObjects(t *testing.T) ([]object, []*corev1.Namespace) {
 	return objs, nss
 }
 
-func scanVerdicts(t *testing.T, ctx context.Context, set *policy.Set) map[string]verdict {
+func scanVerdicts(t *testing.T, ctx context.Context, set *policy.Set, modes map[string]policy.Mode) map[string]verdict {
 	sc, err := misconfig.New(misconfig.Options{Policies: set, IgnoreFiles: []string{exceptions},
 		Now: func() time.Time { return time.Now() }})
 	if err != nil {
@@ -178,16 +230,16 @@ func scanVerdicts(t *testing.T, ctx context.Context, set *policy.Set) map[string
 	}
 	out := map[string]verdict{}
 	for _, f := range rep.Findings {
-		p := set.Get(f.CheckID())
-		if p == nil {
-			continue // built-in Go checks: compared with the webhook in TestScanWebhookBuiltins
+		mode, ok := modes[f.CheckID()]
+		if !ok {
+			continue // not exportable (PSS, RBAC...): nothing to compare with
 		}
 		v := out[f.Resource.String()]
-		switch p.Mode {
+		switch mode {
 		case policy.Enforce:
-			v.Deny = appendSorted(v.Deny, p.ID())
+			v.Deny = appendSorted(v.Deny, f.CheckID())
 		case policy.Warn:
-			v.Warn = appendSorted(v.Warn, p.ID())
+			v.Warn = appendSorted(v.Warn, f.CheckID())
 		}
 		out[f.Resource.String()] = v
 	}
@@ -206,7 +258,7 @@ func appendSorted(list []string, s string) []string {
 // webhookVerdicts runs `mamori webhook` in-process against the API server,
 // registers it with the configuration `mamori webhook manifest` writes, and
 // dry-run creates every object through the API server.
-func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, set *policy.Set, objs []object) map[string]verdict {
+func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, set *policy.Set, objs []object, modes map[string]policy.Mode, builtins bool) map[string]verdict {
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	writeKubeconfig(t, cfg, kubeconfig)
@@ -224,7 +276,7 @@ func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kub
 	go func() {
 		defer wg.Done()
 		cli.Run(wctx, []string{"webhook", "--listen", addr, "--self-signed", "--self-signed-ca-out", caFile,
-			"--kubeconfig", kubeconfig, "--policy", policiesDir, "--ignorefile", exceptions, "--builtin=false"},
+			"--kubeconfig", kubeconfig, "--policy", policiesDir, "--ignorefile", exceptions, fmt.Sprintf("--builtin=%v", builtins)},
 			cli.IO{Out: &bytes.Buffer{}, Err: stderr})
 	}()
 	t.Cleanup(func() { stop(); wg.Wait() })
@@ -234,7 +286,7 @@ func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kub
 		return len(ca) > 0
 	})
 	vwc, err := webhook.Configuration(webhook.ManifestOptions{Name: "mamori", URL: "https://" + addr + "/validate",
-		CABundle: ca, TimeoutSeconds: 10, FailurePolicy: admissionregistrationv1.Fail, Policies: set})
+		CABundle: ca, TimeoutSeconds: 10, FailurePolicy: admissionregistrationv1.Fail, Policies: set, Builtin: builtins})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,12 +309,16 @@ func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kub
 				t.Fatalf("%s: unexpected error (webhook log:\n%s): %v", o.key, stderr.String(), err)
 			}
 			for _, m := range idRe.FindAllStringSubmatch(err.Error(), -1) {
-				v.Deny = appendSorted(v.Deny, m[1])
+				if _, ok := modes[m[1]]; ok {
+					v.Deny = appendSorted(v.Deny, m[1])
+				}
 			}
 		}
 		for _, w := range warnings {
 			if m := idRe.FindStringSubmatch(w); m != nil {
-				v.Warn = appendSorted(v.Warn, m[1])
+				if _, ok := modes[m[1]]; ok {
+					v.Warn = appendSorted(v.Warn, m[1])
+				}
 			}
 		}
 		if len(v.Deny) > 0 || len(v.Warn) > 0 {
@@ -279,24 +335,11 @@ func webhookVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kub
 // dry-run creates every object. The API server names only the first
 // policy that denied, so a second pass binds the same policies with Warn,
 // which reports every failing one.
-func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, set *policy.Set, objs []object) map[string]verdict {
-	data, err := os.ReadFile(exceptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exc, problems := exception.Load(exceptions, data, "")
-	if len(problems) > 0 {
-		t.Fatal(problems)
-	}
-	x := set.ExportVAP(policy.ExportOptions{Exceptions: exc, Now: time.Now(), ParamsNamespace: "mamori-system"})
+func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, yml []byte, objs []object, modes map[string]policy.Mode) map[string]verdict {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mamori-system"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	// Apply what the export wrote, as YAML: the text a user applies.
-	yml, err := x.YAML()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Apply what the export wrote: the text a user applies.
 	parsed := manifest.Parse("vap.yaml", yml)
 	if len(parsed.Errors) > 0 {
 		t.Fatal(parsed.Errors)
@@ -311,6 +354,19 @@ func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kuberne
 		if _, err := createObj(ctx, cfg, u, req.Resource, false, nil); err != nil {
 			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
+		t.Cleanup(func() {
+			dyn := dynamic.NewForConfigOrDie(cfg)
+			ri := dyn.Resource(req.Resource)
+			var err error
+			if ns := u.GetNamespace(); ns != "" {
+				err = ri.Namespace(ns).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{})
+			} else {
+				err = ri.Delete(context.Background(), u.GetName(), metav1.DeleteOptions{})
+			}
+			if err != nil {
+				t.Errorf("delete %s %s: %v", u.GetKind(), u.GetName(), err)
+			}
+		})
 	}
 	vapIDs := func(s string) []string {
 		var ids []string
@@ -377,7 +433,7 @@ func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kuberne
 		}
 		var v verdict
 		for _, id := range all {
-			if set.Get(id).Mode == policy.Enforce {
+			if modes[id] == policy.Enforce {
 				v.Deny = appendSorted(v.Deny, id)
 			} else if slices.Contains(warned[o.key], id) {
 				v.Warn = appendSorted(v.Warn, id)
