@@ -1,27 +1,36 @@
 // Package builtin holds mamori's built-in checks written as policies: the
 // hygiene checks of package misconfig whose verdict CEL can reproduce from
 // the object alone, as kind Policy documents (see package policy) with the
-// same IDs and metadata as the Go checks. Compiled with Load, they judge a
-// manifest exactly as the Go checks do (an object is denied iff the Go check
-// reports at least one finding on it), and they export to native
-// ValidatingAdmissionPolicies that judge the same objects the same way in a
-// cluster.
+// same IDs and metadata as the Go checks. Compiled with Load, a policy
+// denies an object exactly when the Go check of the same ID reports a
+// finding on it, and it exports to a native ValidatingAdmissionPolicy that
+// judges the same objects the same way in a cluster. The tests hold the two
+// to that on the examples, generated workloads and edge-case fixtures.
 //
-// Conventions every policy follows:
-//   - matchConstraints list the kinds the Go check reads a pod template from
-//     (package misconfig's templatePaths), in every API version ("*"), so
-//     that old manifests (extensions/v1beta1, apps/v1beta2) are judged too.
-//   - the matchCondition pod-template selects the objects whose pod
-//     template is where the Go check looks for it, and variables.podSpec
-//     reaches it for each kind.
+// Every policy follows the same conventions:
+//   - matchConstraints list the kinds the Go check reads a pod template
+//     from (Pod, PodTemplate, ReplicationController, Deployment,
+//     ReplicaSet, StatefulSet, DaemonSet, Job, CronJob), in every API
+//     version ("*"), so that old manifests (extensions/v1beta1,
+//     apps/v1beta2) are judged too; the probe checks leave out Jobs and
+//     CronJobs, as the Go checks do.
+//   - variables.podSpec is the pod spec where the Go checks read it for
+//     the object's kind, or null when the object has none: then nothing is
+//     judged, as the Go checks report an input error instead.
+//   - a field written as null counts as absent, as the Go decoder and the
+//     API server read it (x.?f.orValue(null) == null tests for both).
 //   - one validation per container list (initContainers, containers,
 //     ephemeralContainers) or pod field, whose path is that list or field
 //     in a pod template (spec.template.spec...): a path cannot vary with
-//     the kind, so a Pod's or CronJob's finding points at the nearest
-//     field that exists.
-//   - messages name every offending container.
-//   - mode is warn: these are advisory hygiene checks, and a cluster that
-//     enforces one chooses to.
+//     the kind, so a Pod's or a CronJob's finding points at the nearest
+//     field that exists. Messages name every offending container.
+//   - no matchConditions, and values computed inline rather than in
+//     variables where that is cheaper: the API server evaluates each group
+//     of expressions (match conditions, validations, message expressions)
+//     with fresh variables, so each costs a pass over the object.
+//   - mode is warn: these are advisory hygiene checks; whoever exports or
+//     enforces them sets the mode (policy export --builtin does, by
+//     severity).
 //
 // Not written as a policy: k8s-automount-sa-token, whose verdict depends on
 // the pod's ServiceAccount object when the pod does not set
