@@ -104,13 +104,16 @@ func (c *compiler) check(s *admissionregistrationv1.ValidatingAdmissionPolicySpe
 			errs = append(errs, fieldProblem{path, fmt.Sprintf("%s: %s", path, r.Error.Detail)})
 		}
 	}
-	for i, v := range s.Variables {
-		fail(fmt.Sprintf("spec.variables[%d].expression", i),
-			comp.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, vars, environment.NewExpressions))
-	}
+	// The API server validates matchConditions without variables in scope
+	// (they decide whether the policy applies at all): compile them before
+	// any variable is declared, so a policy it would reject fails here too.
 	for i := range s.MatchConditions {
 		fail(fmt.Sprintf("spec.matchConditions[%d].expression", i),
 			comp.CompileCELExpression((*matchconditions.MatchCondition)(&s.MatchConditions[i]), vars, environment.NewExpressions))
+	}
+	for i, v := range s.Variables {
+		fail(fmt.Sprintf("spec.variables[%d].expression", i),
+			comp.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, vars, environment.NewExpressions))
 	}
 	for i, v := range s.Validations {
 		fail(fmt.Sprintf("spec.validations[%d].expression", i),

@@ -39,6 +39,7 @@ func TestLoadProblemsNameFileAndLine(t *testing.T) {
 		"testdata/bad/more.yaml:36: Policy no-match: spec.matchConstraints is required",
 		`testdata/bad/more.yaml:43: Policy future: apiVersion "mamori.dev/v2" is not supported`,
 		"testdata/bad/more.yaml:60: Policy replicas-type: spec.validations[0].reason: want a string, found a list",
+		"testdata/bad/more.yaml:74: Policy variable-in-match-condition: spec.matchConditions[0].expression: compilation failed: ERROR: <input>:1:10: undefined field 'isPod'",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
