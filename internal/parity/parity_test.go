@@ -380,25 +380,33 @@ func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kuberne
 		_, err := create(ctx, cfg, probe, nil)
 		return err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 	})
-	// Pass 1: the bindings as exported.
-	firstDeny := map[string]string{}
-	warned := map[string][]string{}
-	for _, o := range objs {
-		var warnings []string
-		_, err := create(ctx, cfg, o, &warnings)
-		if err != nil {
-			ids := vapIDs(err.Error())
-			if len(ids) != 1 {
-				t.Fatalf("%s: unexpected error: %v", o.key, err)
-			}
-			firstDeny[o.key] = ids[0]
-		}
-		for _, w := range warnings {
-			for _, id := range vapIDs(w) {
-				warned[o.key] = appendSorted(warned[o.key], id)
-			}
-		}
+	// Pass 1: the bindings as exported. The API server picks policies up
+	// over a second or so, not all at once: judge until two passes agree.
+	type pass1 struct {
+		FirstDeny map[string]string
+		Warned    map[string][]string
 	}
+	p1 := settle(t, func() pass1 {
+		r := pass1{FirstDeny: map[string]string{}, Warned: map[string][]string{}}
+		for _, o := range objs {
+			var warnings []string
+			_, err := create(ctx, cfg, o, &warnings)
+			if err != nil {
+				ids := vapIDs(err.Error())
+				if len(ids) != 1 {
+					t.Fatalf("%s: unexpected error: %v", o.key, err)
+				}
+				r.FirstDeny[o.key] = ids[0]
+			}
+			for _, w := range warnings {
+				for _, id := range vapIDs(w) {
+					r.Warned[o.key] = appendSorted(r.Warned[o.key], id)
+				}
+			}
+		}
+		return r
+	})
+	firstDeny, warned := p1.FirstDeny, p1.Warned
 	// Pass 2: every binding warns, so every failing policy is named.
 	dyn := dynamic.NewForConfigOrDie(cfg)
 	bgvr := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}
@@ -419,18 +427,24 @@ func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kuberne
 		_, err := create(ctx, cfg, probe, &w)
 		return err == nil && len(w) > 0
 	})
-	out := map[string]verdict{}
-	for _, o := range objs {
-		var warnings []string
-		if _, err := create(ctx, cfg, o, &warnings); err != nil {
-			t.Fatalf("%s: with Warn bindings: %v", o.key, err)
-		}
-		var all []string
-		for _, w := range warnings {
-			for _, id := range vapIDs(w) {
-				all = appendSorted(all, id)
+	failing := settle(t, func() map[string][]string {
+		r := map[string][]string{}
+		for _, o := range objs {
+			var warnings []string
+			if _, err := create(ctx, cfg, o, &warnings); err != nil {
+				t.Fatalf("%s: with Warn bindings: %v", o.key, err)
+			}
+			for _, w := range warnings {
+				for _, id := range vapIDs(w) {
+					r[o.key] = appendSorted(r[o.key], id)
+				}
 			}
 		}
+		return r
+	})
+	out := map[string]verdict{}
+	for _, o := range objs {
+		all := failing[o.key]
 		var v verdict
 		for _, id := range all {
 			if modes[id] == policy.Enforce {
@@ -449,6 +463,26 @@ func vapVerdicts(t *testing.T, ctx context.Context, cfg *rest.Config, cs kuberne
 		}
 	}
 	return out
+}
+
+// settle runs a pass over the objects until two consecutive runs, a
+// second and a half apart, agree: the API server applies new and changed
+// policies over a second or so.
+func settle[T any](t *testing.T, pass func() T) T {
+	t.Helper()
+	prev := pass()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		time.Sleep(1500 * time.Millisecond)
+		cur := pass()
+		if cmp.Equal(prev, cur) {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verdicts still changing after 30s:\n%s", cmp.Diff(prev, cur))
+		}
+		prev = cur
+	}
 }
 
 func find(t *testing.T, objs []object, key string) object {
