@@ -75,7 +75,7 @@ func run(rate int, duration time.Duration, findMax bool, npol int, bin string) e
 	}
 	caFile := filepath.Join(dir, "ca.pem")
 	cmd := exec.Command(bin, "webhook", "--listen", "127.0.0.1:"+strconv.Itoa(port), "--self-signed", "--self-signed-ca-out", caFile,
-		"--no-cluster", "--policy", polDir, "--pss-level", "restricted", "--log-format", "json")
+		"--no-cluster", "--policy", polDir, "--pss-level", "restricted", "--log-format", "json", "--pprof-addr", "127.0.0.1:6061")
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return err
@@ -293,7 +293,7 @@ func writePolicies(dir string, n int) error {
 		{`!has(object.metadata.annotations) || !('%[1]s/forbidden' in object.metadata.annotations)`, `annotation %[1]s/forbidden is not allowed`},
 		{`variables.containers.all(c, c.image.startsWith('registry.example.com/') || c.image.startsWith('%[1]s.example.org/'))`, `images come from approved registries (%[1]s)`},
 		{`variables.containers.all(c, has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits)`, `containers set memory limits (%[1]s)`},
-		{`object.kind != 'Deployment' || object.spec.?replicas.orValue(1) <= 50`, `at most 50 replicas (%[1]s)`},
+		{`variables.containers.size() <= 10 && variables.podSpec.?priorityClassName.orValue('') != '%[1]s-forbidden'`, `at most 10 containers, no forbidden priority class (%[1]s)`},
 		{`variables.containers.all(c, !c.image.endsWith(':latest'))`, `no latest tags (%[1]s)`},
 		{`variables.containers.all(c, c.name.matches('^[a-z][-a-z0-9]*$'))`, `container names are DNS labels (%[1]s)`},
 		{`!has(variables.podSpec.hostAliases)`, `no hostAliases (%[1]s)`},

@@ -80,10 +80,19 @@ func (c *compiler) compile(o *manifest.Object) (*Policy, []finding.Problem) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	p.validator = c.validator(&p.Spec)
-	if err := p.validator.CompileError(); err != nil {
-		report("spec", err.Error())
-		return nil, problems
+	if c.opts.Reference {
+		p.validator = c.validator(&p.Spec)
+		if err := p.validator.CompileError(); err != nil {
+			report("spec", err.Error())
+			return nil, problems
+		}
+	} else {
+		progs, err := c.programs(&p.Spec)
+		if err != nil {
+			report("spec", err.Error())
+			return nil, problems
+		}
+		p.progs = progs
 	}
 	p.needsNamespace = needsNamespace(&p.Spec)
 	return p, nil

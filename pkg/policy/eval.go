@@ -96,10 +96,9 @@ func (s *Set) NewEvaluator(nsl Namespaces, client kubernetes.Interface) *Evaluat
 func (e *Evaluator) Evaluate(ctx context.Context, req *Request) ([]Verdict, error) {
 	var out []Verdict
 	attr, vattr := e.attributes(req)
-	var ns *corev1.Namespace
-	nsLoaded := false
+	st := &evalState{}
 	for _, p := range e.set.Policies {
-		v, err := e.evaluate(ctx, p, attr, vattr, req, &ns, &nsLoaded)
+		v, err := e.evaluate(ctx, p, attr, vattr, req, st)
 		if err != nil {
 			return out, err
 		}
@@ -114,9 +113,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, req *Request) ([]Verdict, erro
 // match.
 func (e *Evaluator) EvaluatePolicy(ctx context.Context, p *Policy, req *Request) (*Verdict, error) {
 	attr, vattr := e.attributes(req)
-	var ns *corev1.Namespace
-	loaded := false
-	return e.evaluate(ctx, p, attr, vattr, req, &ns, &loaded)
+	return e.evaluate(ctx, p, attr, vattr, req, &evalState{})
+}
+
+// evalState is what the policies judging one request share: the
+// namespace, looked up once, and the request's CEL inputs.
+type evalState struct {
+	ns       *corev1.Namespace
+	nsLoaded bool
+	in       *inputs
+	inGVR    schema.GroupVersionResource
 }
 
 // Matches reports whether the policy's match constraints select the
@@ -146,7 +152,7 @@ func (e *Evaluator) attributes(req *Request) (admission.Attributes, *admission.V
 }
 
 func (e *Evaluator) evaluate(ctx context.Context, p *Policy, attr admission.Attributes, vattr *admission.VersionedAttributes,
-	req *Request, ns **corev1.Namespace, nsLoaded *bool) (*Verdict, error) {
+	req *Request, st *evalState) (*Verdict, error) {
 	ok, gvr, _, err := e.matcher.Matches(attr, e.oi, criteria{p.Spec.MatchConstraints})
 	if err != nil {
 		// The API server treats a matching error as the policy's failure.
@@ -158,19 +164,31 @@ func (e *Evaluator) evaluate(ctx context.Context, p *Policy, attr admission.Attr
 	if !ok {
 		return nil, nil
 	}
-	if !*nsLoaded && req.Namespace != "" {
-		*nsLoaded = true
+	if !st.nsLoaded && req.Namespace != "" {
+		st.nsLoaded = true
 		n, err := e.nsl.Get(req.Namespace)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("namespace %s: %w", req.Namespace, err)
 		}
-		*ns = n
+		st.ns = n
 	}
 	var params runtime.Object
 	if p.Params != nil {
 		params = p.Params
 	}
-	res := p.validator.Validate(ctx, gvr, vattr, params, *ns, celconfig.RuntimeCELCostBudget, nil)
+	var res validating.ValidateResult
+	if p.progs != nil {
+		if st.in == nil || st.inGVR != gvr {
+			in, err := newInputs(vattr, gvr)
+			if err != nil {
+				return nil, err
+			}
+			st.in, st.inGVR = in, gvr
+		}
+		res = p.evalFast(ctx, st.in, params, st.ns)
+	} else {
+		res = p.validator.Validate(ctx, gvr, vattr, params, st.ns, celconfig.RuntimeCELCostBudget, nil)
+	}
 	v := &Verdict{Policy: p}
 	for i, d := range res.Decisions {
 		switch d.Action {

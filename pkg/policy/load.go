@@ -28,6 +28,10 @@ type Options struct {
 	// are type-checked against the resources they match; nil checks
 	// expressions against untyped objects only.
 	Schemas resolver.SchemaResolver
+	// Reference evaluates with the API server's validator itself rather
+	// than mamori's faster loop over the same compiled expressions; tests
+	// pin the two together.
+	Reference bool
 }
 
 // Set is the compiled policies of one run, sorted by ID.

@@ -90,7 +90,10 @@ type Policy struct {
 	File string
 	Line int
 
-	obj       *manifest.Object
+	obj *manifest.Object
+	// progs are evaluated by mamori's loop; validator, the API server's
+	// own, only when Options.Reference asks for it.
+	progs     *programs
 	validator validating.Validator
 	// needsNamespace is set when the verdict depends on the namespace
 	// object (namespaceSelector or namespaceObject in an expression).
