@@ -22,6 +22,11 @@ import (
 // loadPolicies compiles the policies of the given files and directories.
 // Problems are per file and line; the error is for what stops everything.
 func loadPolicies(ctx context.Context, paths []string) (*policy.Set, []finding.Problem, error) {
+	if len(paths) == 0 {
+		// Nothing to compile: skip the schemas and mappings altogether.
+		set, err := policy.NewSet(policy.Options{})
+		return set, nil, err
+	}
 	set, err := policy.NewSet(PolicyOptions())
 	if err != nil {
 		return nil, nil, err
