@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -160,16 +161,11 @@ Go) is listed per policy on standard error and at the top of the output.`,
 				}
 				notes = append(notes, bnotes...)
 			}
-			exc := &exception.Set{}
-			for _, f := range ignoreFiles {
-				data, err := os.ReadFile(f)
-				if err != nil {
-					return fmt.Errorf("--ignorefile: %w", err)
-				}
-				loaded, errs := exception.Load(f, data, "")
-				problems = append(problems, errs...)
-				exc.Add(loaded)
+			exc, errs, err := loadIgnoreFiles(ignoreFiles)
+			if err != nil {
+				return err
 			}
+			problems = append(problems, errs...)
 			for _, p := range problems {
 				fmt.Fprintln(stdio.Err, "error:", p.String())
 			}
@@ -182,14 +178,7 @@ Go) is listed per policy on standard error and at the top of the output.`,
 			if err != nil {
 				return err
 			}
-			w, _, done, err := openOutput(stdio, &outputFlags{output: output})
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(data); err != nil {
-				return err
-			}
-			if err := done(); err != nil {
+			if err := writeOutput(stdio, output, data); err != nil {
 				return err
 			}
 			for _, n := range x.Notes {
@@ -243,4 +232,31 @@ func builtinPolicies(enforce finding.Severity) (*policy.Set, []policy.ExportNote
 		notes = append(notes, policy.ExportNote{Policy: r.ID, Message: "built-in check not exported: it " + why})
 	}
 	return set, notes, nil
+}
+
+// writeOutput writes data to --output's file, or to standard output.
+func writeOutput(stdio IO, output string, data []byte) error {
+	w, _, done, err := openOutput(stdio, &outputFlags{output: output})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return errors.Join(err, done())
+}
+
+// loadIgnoreFiles loads --ignorefile exception files, which apply
+// everywhere (they are scoped to no directory).
+func loadIgnoreFiles(files []string) (*exception.Set, []finding.Problem, error) {
+	set := &exception.Set{}
+	var problems []finding.Problem
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ignorefile: %w", err)
+		}
+		loaded, errs := exception.Load(f, data, "")
+		problems = append(problems, errs...)
+		set.Add(loaded)
+	}
+	return set, problems, nil
 }

@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mamori-dev/mamori/internal/webhook"
-	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
@@ -181,16 +180,11 @@ func webhookConfig(ctx context.Context, fl *webhookFlags) (webhook.Config, error
 	if err != nil {
 		return cfg, err
 	}
-	exc := &exception.Set{}
-	for _, f := range fl.ignoreFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return cfg, fmt.Errorf("--ignorefile: %w", err)
-		}
-		loaded, errs := exception.Load(f, data, "")
-		problems = append(problems, errs...)
-		exc.Add(loaded)
+	exc, errs, err := loadIgnoreFiles(fl.ignoreFiles)
+	if err != nil {
+		return cfg, err
 	}
+	problems = append(problems, errs...)
 	if len(problems) > 0 {
 		// A webhook that silently drops a broken policy lets through what
 		// it should stop: refuse to start.
@@ -314,14 +308,7 @@ resources the built-in checks and the given policies judge.`,
 			if err != nil {
 				return err
 			}
-			w, _, done, err := openOutput(stdio, &outputFlags{output: output})
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(data); err != nil {
-				return err
-			}
-			return done()
+			return writeOutput(stdio, output, data)
 		},
 	}
 	f := c.Flags()
