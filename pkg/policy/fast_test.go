@@ -159,3 +159,31 @@ func BenchmarkEvaluate50(b *testing.B) {
 		})
 	}
 }
+
+// TestLoadConcurrently: files compile in parallel, type-checked against
+// the schemas; the result is what loading them one by one gives.
+func TestLoadConcurrently(t *testing.T) {
+	opts := policy.Options{Mapper: k8sschema.RESTMapper(), Schemas: k8sschema.Resolver()}
+	all, err := policy.NewSet(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := all.Load(context.Background(), []string{"../../internal/webhook/testdata/bench", "testdata/bad"}); len(p) != 11 {
+		t.Fatalf("%d problems, want testdata/bad's 11: %v", len(p), p)
+	}
+	one, _ := policy.NewSet(opts)
+	files, _ := filepath.Glob("../../internal/webhook/testdata/bench/*.yaml")
+	for _, f := range files {
+		if p := one.Load(context.Background(), []string{f}); len(p) > 0 {
+			t.Fatal(p)
+		}
+	}
+	if len(all.Policies) != 50 || len(one.Policies) != 50 {
+		t.Fatalf("%d and %d policies, want 50", len(all.Policies), len(one.Policies))
+	}
+	for i := range all.Policies {
+		if all.Policies[i].ID() != one.Policies[i].ID() || all.Policies[i].File != one.Policies[i].File {
+			t.Errorf("policy %d: %s from %s, want %s from %s", i, all.Policies[i].ID(), all.Policies[i].File, one.Policies[i].ID(), one.Policies[i].File)
+		}
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -83,29 +85,85 @@ func NewSet(opts Options) (*Set, error) {
 // line; a bad policy does not stop the others from loading.
 func (s *Set) Load(ctx context.Context, targets []string) []finding.Problem {
 	var problems []finding.Problem
+	var files []string
 	for _, t := range targets {
-		files, err := policyFiles(t)
+		found, err := policyFiles(t)
 		if err != nil {
 			problems = append(problems, finding.Problem{File: t, Message: err.Error()})
 			continue
 		}
-		for _, f := range files {
-			if err := ctx.Err(); err != nil {
-				return append(problems, finding.Problem{File: f, Message: err.Error()})
+		files = append(files, found...)
+	}
+	// Compiling and type-checking a policy takes tens of milliseconds:
+	// files are compiled in parallel and merged in order.
+	results := make([]compiled, len(files))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := os.ReadFile(files[i])
+				if err != nil {
+					results[i].problems = []finding.Problem{{File: files[i], Message: fmt.Sprintf("read: %v", err)}}
+					continue
+				}
+				results[i] = s.compileFile(files[i], data)
 			}
-			data, err := os.ReadFile(f)
-			if err != nil {
-				problems = append(problems, finding.Problem{File: f, Message: fmt.Sprintf("read: %v", err)})
-				continue
-			}
-			problems = append(problems, s.Add(f, data)...)
+		}()
+	}
+feed:
+	for i := range files {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return append(problems, finding.Problem{File: targets[0], Message: err.Error()})
+	}
+	for _, r := range results {
+		problems = append(problems, s.merge(r)...)
 	}
 	return problems
 }
 
+// compiled is what one file yields.
+type compiled struct {
+	policies []*Policy
+	tests    []*Test
+	problems []finding.Problem
+}
+
 // Add compiles the policies and tests of one file.
 func (s *Set) Add(file string, data []byte) []finding.Problem {
+	return s.merge(s.compileFile(file, data))
+}
+
+// merge adds a file's policies and tests; an ID defined before is an error.
+func (s *Set) merge(r compiled) []finding.Problem {
+	problems := r.problems
+	for _, p := range r.policies {
+		if prev := s.Get(p.ID()); prev != nil {
+			problems = append(problems, finding.Problem{File: p.File, Line: p.Line,
+				Message: fmt.Sprintf("Policy %s: already defined at %s:%d", p.ID(), prev.File, prev.Line)})
+			continue
+		}
+		s.Policies = append(s.Policies, p)
+	}
+	slices.SortFunc(s.Policies, func(a, b *Policy) int { return strings.Compare(a.ID(), b.ID()) })
+	s.Tests = append(s.Tests, r.tests...)
+	return problems
+}
+
+// compileFile compiles the policies and tests of one file; it touches no
+// state of s but the compiler, so files compile concurrently.
+func (s *Set) compileFile(file string, data []byte) compiled {
+	var out compiled
 	parsed := manifest.Parse(file, data)
 	problems := parsed.Errors
 	for _, o := range parsed.Objects {
@@ -122,26 +180,21 @@ func (s *Set) Add(file string, data []byte) []finding.Problem {
 			p, errs := s.compiler.compile(o)
 			problems = append(problems, errs...)
 			if p != nil {
-				if prev := s.Get(p.ID()); prev != nil {
-					problems = append(problems, finding.Problem{File: file, Line: o.Line,
-						Message: fmt.Sprintf("Policy %s: already defined at %s:%d", p.ID(), prev.File, prev.Line)})
-					continue
-				}
-				s.Policies = append(s.Policies, p)
-				slices.SortFunc(s.Policies, func(a, b *Policy) int { return strings.Compare(a.ID(), b.ID()) })
+				out.policies = append(out.policies, p)
 			}
 		case "PolicyTest":
 			t, errs := parseTest(o)
 			problems = append(problems, errs...)
 			if t != nil {
-				s.Tests = append(s.Tests, t)
+				out.tests = append(out.tests, t)
 			}
 		default:
 			problems = append(problems, finding.Problem{File: file, Line: o.Line,
 				Message: fmt.Sprintf("kind %s: unknown (want Policy or PolicyTest)", o.Kind())})
 		}
 	}
-	return problems
+	out.problems = problems
+	return out
 }
 
 // policyFiles lists the files of a target, sorted.
