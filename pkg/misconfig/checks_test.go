@@ -409,3 +409,31 @@ func TestKustomizeRoots(t *testing.T) {
 		t.Errorf("got %q,\nwant %q", got, want)
 	}
 }
+
+// TestNotesForNonWorkloads: custom resources and mamori's own policy
+// documents are noted, each saying why nothing was checked.
+func TestNotesForNonWorkloads(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := s.ScanFile("x.yaml", []byte(`apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+---
+apiVersion: mamori.dev/v1alpha1
+kind: Policy
+metadata: {name: p}
+`))
+	var got []string
+	for _, n := range fr.Notes {
+		got = append(got, n.String())
+	}
+	want := []string{
+		"x.yaml:1: custom resource example.com/v1 Widget: no built-in checks apply",
+		"x.yaml:5: mamori Policy p: a policy document, not a workload (evaluate policies with --policy)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

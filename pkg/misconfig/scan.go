@@ -314,7 +314,11 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 			fr.rbac = append(fr.rbac, r)
 		}
 	}
-	if !builtinGroups[o.Group()] {
+	switch {
+	case o.Group() == policy.Group:
+		fr.Notes = append(fr.Notes, finding.Problem{File: o.File, Line: o.Line,
+			Message: fmt.Sprintf("mamori %s %s: a policy document, not a workload (evaluate policies with --policy)", o.Kind(), o.Name())})
+	case !builtinGroups[o.Group()]:
 		fr.Notes = append(fr.Notes, finding.Problem{File: o.File, Line: o.Line,
 			Message: fmt.Sprintf("custom resource %s %s: no built-in checks apply", o.APIVersion(), o.Kind())})
 	}
