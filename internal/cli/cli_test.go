@@ -37,6 +37,17 @@ func TestExitCodes(t *testing.T) {
 		{"bad pss level", []string{"scan", "config", "--pss-level", "privileged", "testdata/clean.yaml"}, ExitError},
 		{"no args", []string{"scan", "config"}, ExitError},
 		{"unknown command", []string{"frobnicate"}, ExitError},
+		{"policy findings gate the scan", []string{"scan", "config", "--policy", "../../examples/policies", "--fail-on", "CRITICAL", "../../examples/policies/fixtures"}, ExitFindings},
+		{"a broken policy fails the scan", []string{"scan", "config", "--policy", "../../pkg/policy/testdata/bad", "testdata/clean.yaml"}, ExitError},
+		{"policy tests pass", []string{"policy", "test", "../../examples/policies"}, ExitClean},
+		{"failing policy test", []string{"policy", "test", "testdata/policytest-wrong"}, ExitFindings},
+		{"broken policy test", []string{"policy", "test", "testdata/nope"}, ExitError},
+		{"export", []string{"policy", "export", "--builtin", "../../examples/policies"}, ExitClean},
+		{"export strict with notes", []string{"policy", "export", "--strict", "--builtin"}, ExitFindings},
+		{"export needs input", []string{"policy", "export"}, ExitError},
+		{"webhook manifest needs a failure policy", []string{"webhook", "manifest"}, ExitError},
+		{"webhook manifest", []string{"webhook", "manifest", "--failure-policy", "Ignore", "--policy", "../../examples/policies"}, ExitClean},
+		{"webhook refuses a broken policy", []string{"webhook", "--self-signed", "--no-cluster", "--listen", "127.0.0.1:0", "--policy", "../../pkg/policy/testdata/bad"}, ExitError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
