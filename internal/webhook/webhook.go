@@ -235,6 +235,18 @@ func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 		// The configuration's failurePolicy decides what an error means.
 		return &admissionv1.AdmissionResponse{Allowed: false, Result: statusError(500, "InternalError", "mamori could not judge the request: "+err.Error())}, "error"
 	}
+	if len(j.Errors) > 0 {
+		// Part of the object could not be read by the built-in checks (a
+		// scan calls that an input error): say which field, and let the
+		// failure policy decide, as for any other error.
+		var msgs []string
+		for _, p := range j.Errors {
+			msgs = append(msgs, p.Message)
+		}
+		h.cfg.Log.Warn("admission request not judged", "uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "problems", msgs)
+		return &admissionv1.AdmissionResponse{Allowed: false, Result: statusError(500, "InternalError",
+			"mamori could not judge the request: "+strings.Join(msgs, "; "))}, "error"
+	}
 	resp := &admissionv1.AdmissionResponse{Allowed: len(j.Deny) == 0, AuditAnnotations: j.AuditAnnotations}
 	for _, f := range j.Warn {
 		resp.Warnings = append(resp.Warnings, warning(f))

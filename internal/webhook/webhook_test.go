@@ -244,10 +244,16 @@ func TestMalformedReviews(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) { post(t, h, []byte(body), http.StatusBadRequest) })
 	}
-	// An object the engine cannot read is an error answer, not a crash.
-	resp := post(t, h, review(admissionv1.Create, deploymentKind, "deployments", "x", `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},"spec":{"replicas":"many"}}`, "", false), 200)
-	if resp.Allowed {
-		t.Errorf("an unreadable object was allowed")
+	// An object the engine cannot read is an error answer naming the
+	// field, not a crash and not a silent pass.
+	for name, obj := range map[string]string{
+		"missing pod spec": `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x","labels":{"team":"t"}},"spec":{"replicas":"many"}}`,
+		"containers":       `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x","labels":{"team":"t"}},"spec":{"template":{"spec":{"containers":"nope"}}}}`,
+	} {
+		resp := post(t, h, review(admissionv1.Create, deploymentKind, "deployments", "x", obj, "", false), 200)
+		if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "mamori could not judge") || !strings.Contains(resp.Result.Message, name) {
+			t.Errorf("%s: unreadable object: allowed=%v result=%+v", name, resp.Allowed, resp.Result)
+		}
 	}
 }
 
