@@ -11,7 +11,7 @@ GO ?= go
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	KUBEBUILDER_ASSETS="$$(GO=$(GO) hack/envtest.sh)" && export KUBEBUILDER_ASSETS MAMORI_REQUIRE_ENVTEST=1 && \
+	KUBEBUILDER_ASSETS="$$(GO=$(GO) hack/envtest.sh)" && export KUBEBUILDER_ASSETS MAMORI_REQUIRE_ENVTEST=1 MAMORI_REQUIRE_DATA=1 && \
 	$(GO) test -race -count=1 ./...
 
 # Scan the bundled examples (no network, no cluster).
