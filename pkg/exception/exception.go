@@ -30,10 +30,18 @@ type Entry struct {
 	Resources []Selector
 	// Paths narrows it to findings in matching files (globs with **,
 	// relative to the ignore file's directory); empty means any.
-	Paths   []string
-	Reason  string
-	Owner   string
-	Expires time.Time // the last day the entry holds
+	Paths []string
+	// Packages, PURLs and Images narrow an entry to vulnerability
+	// findings in matching packages (name or source package globs), with
+	// matching package URLs (a PURL without a version matches every
+	// version), or in matching scan targets (image reference or digest
+	// globs). Empty means any.
+	Packages []string
+	PURLs    []string
+	Images   []string
+	Reason   string
+	Owner    string
+	Expires  time.Time // the last day the entry holds
 
 	// File and Line say where the entry is written.
 	File string
@@ -129,8 +137,14 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 			err = v.Decode(&e.Paths)
 		case "resources":
 			err = decodeSelectors(v, &e.Resources)
+		case "packages":
+			err = v.Decode(&e.Packages)
+		case "purls":
+			err = v.Decode(&e.PURLs)
+		case "images":
+			err = v.Decode(&e.Images)
 		default:
-			fail(k.Line, "unknown field %q (want check, resources, paths, reason, owner, expires)", k.Value)
+			fail(k.Line, "unknown field %q (want check, resources, paths, packages, purls, images, reason, owner, expires)", k.Value)
 			continue
 		}
 		if err != nil {
@@ -151,6 +165,11 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 	}
 	if _, err := path.Match(e.Check, ""); err != nil {
 		fail(n.Line, "check %q: %v", e.Check, err)
+	}
+	for _, g := range append(append(append([]string{}, e.Packages...), e.PURLs...), e.Images...) {
+		if _, err := path.Match(g, ""); err != nil {
+			fail(n.Line, "glob %q: %v", g, err)
+		}
 	}
 	for _, p := range e.Paths {
 		e.paths = append(e.paths, globRegexp(p))
@@ -223,7 +242,10 @@ func glob(pattern, s string) bool {
 
 // matches reports whether the entry covers the finding, expiry aside.
 func (e *Entry) matches(f *finding.Finding) bool {
-	if !glob(e.Check, f.CheckID()) {
+	if !glob(e.Check, f.CheckID()) && !e.matchesAlias(f) {
+		return false
+	}
+	if !e.matchesPackage(f) {
 		return false
 	}
 	file := f.Location.File
@@ -255,6 +277,64 @@ func (e *Entry) matches(f *finding.Finding) bool {
 		}
 	}
 	return false
+}
+
+// matchesAlias lets an entry name a vulnerability by any of its IDs: the
+// CVE, the GHSA or the distro advisory.
+func (e *Entry) matchesAlias(f *finding.Finding) bool {
+	v := f.Vulnerability
+	if v == nil {
+		return false
+	}
+	if v.Record != "" && glob(e.Check, v.Record) {
+		return true
+	}
+	for _, a := range v.Aliases {
+		if glob(e.Check, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Entry) matchesPackage(f *finding.Finding) bool {
+	if len(e.Packages)+len(e.PURLs)+len(e.Images) == 0 {
+		return true
+	}
+	v := f.Vulnerability
+	if v == nil {
+		return false
+	}
+	any := func(globs []string, values ...string) bool {
+		if len(globs) == 0 {
+			return true
+		}
+		for _, g := range globs {
+			for _, s := range values {
+				if s != "" && glob(g, s) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	purl, _, _ := strings.Cut(v.PURL, "?")
+	unversioned, _, _ := strings.Cut(purl, "@")
+	var purls []string
+	for _, p := range e.PURLs {
+		if strings.Contains(p, "@") {
+			purls = append(purls, p)
+		} else {
+			purls = append(purls, strings.SplitN(p, "?", 2)[0])
+		}
+	}
+	digest := ""
+	if i := strings.LastIndex(v.Target, "@"); i >= 0 {
+		digest = v.Target[i+1:]
+	}
+	return any(e.Packages, v.Package, v.SourcePackage) &&
+		any(purls, v.PURL, purl, unversioned) &&
+		any(e.Images, v.Target, digest)
 }
 
 // Expired reports whether the entry no longer holds on day now.

@@ -50,7 +50,7 @@ func TestLoadErrors(t *testing.T) {
 		"ignore.yaml:6: exception: reason is required",
 		"ignore.yaml:9: exception: expires \"soon\": want a date such as 2027-03-31",
 		"ignore.yaml:9: exception: check \"[\": syntax error in pattern",
-		"ignore.yaml:17: exception: unknown field \"colour\" (want check, resources, paths, reason, owner, expires)",
+		"ignore.yaml:17: exception: unknown field \"colour\" (want check, resources, paths, packages, purls, images, reason, owner, expires)",
 		"ignore.yaml:22: exception: resources: line 22: unknown field \"label\" (want kind, namespace, name)",
 	}
 	if !slices.Equal(got, want) {
@@ -161,5 +161,65 @@ func TestGlob(t *testing.T) {
 		if got := globRegexp(tt.glob).MatchString(tt.path); got != tt.want {
 			t.Errorf("glob %q on %q = %v", tt.glob, tt.path, got)
 		}
+	}
+}
+
+func TestVulnerabilitySelectors(t *testing.T) {
+	const file = `exceptions:
+  - check: CVE-2023-5363
+    packages: [libssl*]
+    reason: r
+    owner: o
+    expires: 2099-01-01
+  - check: GHSA-jfh8-c2jp-5v3q
+    reason: alias
+    owner: o
+    expires: 2099-01-01
+  - check: "*"
+    purls: ["pkg:npm/lodash"]
+    reason: any version
+    owner: o
+    expires: 2099-01-01
+  - check: "*"
+    images: ["sha256:abc*"]
+    reason: image
+    owner: o
+    expires: 2099-01-01
+`
+	set, errs := Load("ignore.yaml", []byte(file), "")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	vf := func(id string, v finding.Vulnerability) finding.Finding {
+		v.ID = id
+		return finding.Finding{Rule: &finding.Rule{ID: id}, Vulnerability: &v}
+	}
+	tests := []struct {
+		name string
+		f    finding.Finding
+		want int // entry line, 0 for none
+	}{
+		{"package glob", vf("CVE-2023-5363", finding.Vulnerability{Package: "libssl3"}), 2},
+		{"other package", vf("CVE-2023-5363", finding.Vulnerability{Package: "openssl-provider-legacy"}), 0},
+		{"source package", vf("CVE-2023-5363", finding.Vulnerability{Package: "x", SourcePackage: "libssl-src"}), 2},
+		{"alias", vf("CVE-2021-44228", finding.Vulnerability{Aliases: []string{"GHSA-jfh8-c2jp-5v3q"}}), 7},
+		{"purl without version", vf("CVE-1", finding.Vulnerability{PURL: "pkg:npm/lodash@4.17.20"}), 11},
+		{"purl other", vf("CVE-1", finding.Vulnerability{PURL: "pkg:npm/lodash-es@4.17.20"}), 0},
+		{"image digest", vf("CVE-2", finding.Vulnerability{Target: "reg/app@sha256:abcdef"}), 16},
+		{"config finding not matched by package entries", finding.Finding{Rule: &finding.Rule{ID: "CVE-2023-5363"}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := 0
+			for _, e := range set.Entries {
+				if e.matches(&tt.f) {
+					got = e.Line
+					break
+				}
+			}
+			if got != tt.want {
+				t.Errorf("matched entry at line %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -153,6 +153,63 @@ type Finding struct {
 	// Fingerprint identifies the finding across runs: it does not change
 	// when lines move. See ComputeFingerprint.
 	Fingerprint string `json:"fingerprint"`
+	// Vulnerability details a finding about a known vulnerability in a
+	// package; nil for other checks.
+	Vulnerability *Vulnerability `json:"vulnerability,omitempty"`
+}
+
+// Vulnerability is what a vulnerability finding says about the package
+// and the record that matched it.
+type Vulnerability struct {
+	// ID is the finding's vulnerability ID (the CVE where the record
+	// names exactly one); Record is the ID of the record that matched
+	// when it differs, Aliases the other IDs, CVEs first.
+	ID        string   `json:"id"`
+	Record    string   `json:"record,omitempty"`
+	Aliases   []string `json:"aliases,omitempty"`
+	Package   string   `json:"package"`
+	Ecosystem string   `json:"ecosystem"` // as matched: Debian:12, npm
+	// SourcePackage and SourceVersion are what distro records were
+	// matched on, when they differ from the binary package.
+	SourcePackage    string `json:"sourcePackage,omitempty"`
+	SourceVersion    string `json:"sourceVersion,omitempty"`
+	InstalledVersion string `json:"installedVersion"`
+	// FixedVersions is empty when no fix is known yet.
+	FixedVersions []string `json:"fixedVersions,omitempty"`
+	PURL          string   `json:"purl,omitempty"`
+	// Layer is the image layer that added the package.
+	Layer *LayerRef `json:"layer,omitempty"`
+	// SeveritySource says where the severity came from: "debian",
+	// "ghsa", "CVSS_V3", ...
+	SeveritySource string  `json:"severitySource,omitempty"`
+	Scores         []Score `json:"scores,omitempty"`
+	Published      string  `json:"published,omitempty"` // YYYY-MM-DD
+	// Due is when the SLA for the severity runs out (YYYY-MM-DD), counted
+	// from FirstSeen or Published; Overdue is set once it has.
+	FirstSeen string `json:"firstSeen,omitempty"`
+	Due       string `json:"due,omitempty"`
+	Overdue   bool   `json:"overdue,omitempty"`
+	// Decision is the range event that decided, for `vuln explain`.
+	Decision string `json:"decision,omitempty"`
+	// Target is what was scanned: an image reference with its digest
+	// (name@sha256:…), a directory, a disk.
+	Target string `json:"target,omitempty"`
+}
+
+// LayerRef names an image layer.
+type LayerRef struct {
+	Index     int    `json:"index"`
+	Digest    string `json:"digest,omitempty"`
+	CreatedBy string `json:"createdBy,omitempty"`
+}
+
+// Score is one severity score of a vulnerability.
+type Score struct {
+	Source string  `json:"source"` // who scored: nvd, ghsa, debian, ...
+	Type   string  `json:"type"`   // CVSS_V3, CVSS_V4, ...
+	Vector string  `json:"vector,omitempty"`
+	Score  float64 `json:"score,omitempty"`
+	Rating string  `json:"rating,omitempty"`
 }
 
 // JSON is the JSON form of a finding. The check's own metadata
@@ -166,6 +223,8 @@ type JSON struct {
 	Resource    Resource `json:"resource"`
 	Location    Location `json:"location"`
 	Fingerprint string   `json:"fingerprint"`
+	// Vulnerability is set on vulnerability findings only.
+	Vulnerability *Vulnerability `json:"vulnerability,omitempty"`
 }
 
 // JSON returns the finding's JSON form.
@@ -177,6 +236,7 @@ func (f *Finding) JSON() JSON {
 	return JSON{
 		CheckID: r.ID, Title: r.Title, Severity: r.Severity, Message: f.Message,
 		Resource: f.Resource, Location: f.Location, Fingerprint: f.Fingerprint,
+		Vulnerability: f.Vulnerability,
 	}
 }
 

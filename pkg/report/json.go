@@ -126,7 +126,17 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 			if j.Fingerprint == "" {
 				j.Fingerprint = fingerprint(&r.Findings[i])
 			}
-			b = appendFinding(b, &j)
+			if j.Vulnerability != nil {
+				// Vulnerability reports are small; the fast encoder
+				// covers the config checks' hundreds of thousands.
+				enc, err := json.MarshalIndent(&j, "    ", "  ")
+				if err != nil {
+					panic(err) // plain strings and numbers cannot fail
+				}
+				b = append(append(b, "    "...), enc...)
+			} else {
+				b = appendFinding(b, &j)
+			}
 			if i < n-1 {
 				b = append(b, ',')
 			}
