@@ -253,6 +253,9 @@ func osRank(o *OS) int {
 func Finish(inv *Inventory) {
 	for i := range inv.Packages {
 		p := &inv.Packages[i]
+		if p.Ecosystem == "" {
+			p.Ecosystem = OSEcosystem(p.Type, inv.OS)
+		}
 		if p.PURL == "" {
 			p.PURL = OSPURL(p, inv.OS)
 		}
@@ -311,6 +314,25 @@ func OSPURL(p *Package, o *OS) string {
 	}
 	slices.SortFunc(q, func(a, b packageurl.Qualifier) int { return strings.Compare(a.Key, b.Key) })
 	return packageurl.NewPackageURL(typ, ns, p.Name, version, q, "").ToString()
+}
+
+// OSEcosystem is the OSV ecosystem (without release) of an OS package:
+// the OS's own, else what the package manager implies.
+func OSEcosystem(t Type, o *OS) string {
+	if t != Dpkg && t != Apk && t != RPM {
+		return ""
+	}
+	if o != nil && o.Ecosystem != "" {
+		base, _, _ := strings.Cut(o.Ecosystem, ":")
+		return base
+	}
+	switch t {
+	case Dpkg:
+		return EcoDebian
+	case Apk:
+		return EcoAlpine
+	}
+	return ""
 }
 
 // ErrTooLarge is returned by analyzers for files over their size cap.
