@@ -41,6 +41,33 @@ type Report struct {
 	// Kinds counts the objects read by group/kind ("apps/Deployment",
 	// "/Pod"), which says which checks had anything to judge.
 	Kinds map[string]int `json:"-"`
+	// ObjectNoun names what Objects counts when it is not Kubernetes
+	// objects ("package").
+	ObjectNoun string `json:"-"`
+	// Artifact describes an image, filesystem or disk scanned for
+	// vulnerabilities; nil for config scans.
+	Artifact *Artifact `json:"-"`
+}
+
+// Artifact is what a vulnerability scan looked at.
+type Artifact struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"` // image, rootfs, fs, vm, sbom
+	Digest string `json:"digest,omitempty"`
+	OS     string `json:"os,omitempty"`
+	// OSEcosystem is the OSV ecosystem OS packages were matched in.
+	OSEcosystem string `json:"osEcosystem,omitempty"`
+	OSEOL       string `json:"osEOL,omitempty"`
+	Packages    int    `json:"packages"`
+	// DB describes the vulnerability database used.
+	DB *DBInfo `json:"db,omitempty"`
+}
+
+// DBInfo says which vulnerability data a scan used.
+type DBInfo struct {
+	Path    string `json:"path"`
+	Updated string `json:"updated"`
+	Source  string `json:"source,omitempty"`
 }
 
 // Suppression is a finding an exception accepted, and the exception.

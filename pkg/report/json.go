@@ -22,6 +22,8 @@ type jsonHead struct {
 	Command       string      `json:"command"`
 	Targets       []string    `json:"targets"`
 	Summary       jsonSummary `json:"summary"`
+	// Artifact is set by vulnerability scans.
+	Artifact *finding.Artifact `json:"artifact,omitempty"`
 }
 
 type jsonTool struct {
@@ -78,6 +80,7 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 			Notes:      len(r.Notes),
 			Suppressed: len(r.Suppressed),
 		},
+		Artifact: r.Artifact,
 	}, "", "  ")
 	if err != nil {
 		return err

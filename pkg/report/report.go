@@ -7,6 +7,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -102,7 +103,7 @@ func Summary(r *finding.Report) string {
 		fmt.Fprintf(&b, ", %s: %d", finding.Unknown, n)
 	}
 	fmt.Fprintf(&b, ") in %s from %s; %s, %s",
-		plural(r.Objects, "object"), plural(r.Files, "file"),
+		plural(r.Objects, cmp.Or(r.ObjectNoun, "object")), plural(r.Files, "file"),
 		plural(len(r.Errors), "error"), plural(len(r.Notes), "note"))
 	if n := len(r.Suppressed); n > 0 {
 		fmt.Fprintf(&b, "; %d suppressed by exceptions", n)
