@@ -2,6 +2,7 @@ package java
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,6 +100,7 @@ func (w *walker) archive(ctx context.Context, r io.ReaderAt, size int64, p, wher
 	}
 	var (
 		props    []*zip.File
+		poms     = map[string]*zip.File{}
 		manifest *zip.File
 		nested   []*zip.File
 	)
@@ -108,6 +110,8 @@ func (w *walker) archive(ctx context.Context, r io.ReaderAt, size int64, p, wher
 		case strings.HasSuffix(name, "/"):
 		case isPomProperties(name):
 			props = append(props, zf)
+		case strings.HasPrefix(name, "META-INF/maven/") && strings.HasSuffix(name, "/pom.xml"):
+			poms[name] = zf
 		case strings.EqualFold(name, "META-INF/MANIFEST.MF"):
 			manifest = zf
 		case isArchive(name):
@@ -123,6 +127,12 @@ func (w *walker) archive(ctx context.Context, r io.ReaderAt, size int64, p, wher
 		if err != nil {
 			w.errs = append(w.errs, err)
 			continue
+		}
+		if pom := poms[strings.TrimSuffix(strings.TrimPrefix(zf.Name, "/"), ".properties")+".xml"]; pom != nil {
+			pkg.Licenses, err = w.licenses(pom, where)
+			if err != nil {
+				w.errs = append(w.errs, err)
+			}
 		}
 		own = append(own, pkg)
 		if artifactOf(pkg.Name) == fileArtifact {
@@ -285,6 +295,19 @@ func (w *walker) pomProperties(zf *zip.File, p, where string) (inventory.Package
 		}
 	}
 	return mavenPackage(inventory.Jar, group, artifact, version, p), nil
+}
+
+// licenses reads the license names of the pom.xml beside a pom.properties.
+func (w *walker) licenses(zf *zip.File, where string) ([]string, error) {
+	b, err := w.readEntry(zf, where)
+	if err != nil {
+		return nil, err
+	}
+	pom, err := parsePom(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s%s: %w", where, zf.Name, err)
+	}
+	return pom.licenses, nil
 }
 
 func (w *walker) manifest(zf *zip.File, where string) (map[string]string, error) {

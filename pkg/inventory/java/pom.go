@@ -76,6 +76,7 @@ func parsePom(r io.Reader) (*pomFile, error) {
 		stack []string
 		text  bytes.Buffer
 		dep   *pomDep
+		root  bool
 	)
 	for {
 		tok, err := d.Token()
@@ -96,6 +97,7 @@ func parsePom(r io.Reader) (*pomFile, error) {
 				line, _ := d.InputPos()
 				return nil, fmt.Errorf("line %d: root element <%s>, not a Maven <project>", line, t.Name.Local)
 			}
+			root = true
 			stack = append(stack, t.Name.Local)
 			text.Reset()
 			if dep == nil && t.Name.Local == "dependency" && (is(stack, "project", "dependencies", "dependency") ||
@@ -114,7 +116,7 @@ func parsePom(r io.Reader) (*pomFile, error) {
 			stack = stack[:len(stack)-1]
 		}
 	}
-	if len(stack) == 0 {
+	if !root {
 		return nil, errors.New("no <project> element")
 	}
 	return p, nil
