@@ -207,8 +207,8 @@ func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
 	if s.version == "" {
 		return nil, fmt.Errorf("%s: no Version field", at)
 	}
-	if strings.ContainsAny(s.version, " \t") {
-		return nil, fmt.Errorf("%s: version %q contains white space", at, s.version)
+	if strings.IndexFunc(s.pkg+s.version, notPrintable) >= 0 {
+		return nil, fmt.Errorf("%s: white space or control character in name or version %q", at, s.version)
 	}
 	p := &inventory.Package{Type: inventory.Dpkg, Name: s.pkg, Version: s.version, Arch: s.arch}
 	if s.source != "" {
@@ -266,3 +266,7 @@ func installed(status string) (bool, error) {
 	}
 	return false, fmt.Errorf("bad Status %q: unknown state %q", status, f[2])
 }
+
+// notPrintable reports white space and control characters, which names
+// and versions never hold.
+func notPrintable(r rune) bool { return r <= ' ' || r == 0x7f }
