@@ -337,3 +337,10 @@ func OSEcosystem(t Type, o *OS) string {
 
 // ErrTooLarge is returned by analyzers for files over their size cap.
 var ErrTooLarge = errors.New("file too large")
+
+// PreferOS reports whether o should replace cur as a tree's OS, by the
+// rule Merge uses; image scans, which merge layers themselves, pick with
+// it.
+func PreferOS(o, cur *OS) bool {
+	return o != nil && (cur == nil || osRank(o) > osRank(cur))
+}
