@@ -35,9 +35,9 @@ func (packageLock) Wants(p string, _ inventory.FileInfo) bool {
 }
 
 type lockFile struct {
-	LockfileVersion int                     `json:"lockfileVersion"`
-	Packages        map[string]lockPackage  `json:"packages"`
-	Dependencies    map[string]lockDepV1    `json:"dependencies"`
+	LockfileVersion int                    `json:"lockfileVersion"`
+	Packages        map[string]lockPackage `json:"packages"`
+	Dependencies    map[string]lockDepV1   `json:"dependencies"`
 }
 
 type lockPackage struct {
