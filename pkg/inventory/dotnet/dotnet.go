@@ -1,0 +1,267 @@
+// Package dotnet inventories NuGet packages: the *.deps.json a .NET build
+// writes beside an application (what it runs with) and the
+// packages.lock.json NuGet writes for a project (what it restores).
+package dotnet
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/package-url/packageurl-go"
+)
+
+const maxFile = 64 << 20
+
+func nugetPackage(typ inventory.Type, name, version, file string) inventory.Package {
+	return inventory.Package{
+		Type:      typ,
+		Ecosystem: inventory.EcoNuGet,
+		Name:      name,
+		Version:   version,
+		PURL:      packageurl.NewPackageURL(packageurl.TypeNuget, "", name, version, nil, "").ToString(),
+		Path:      file,
+		ID:        name + "@" + version,
+	}
+}
+
+type depsAnalyzer struct{}
+
+// NewDepsJSON returns the analyzer of *.deps.json. Every library of type
+// "package" is a package, its name and version taken from the
+// "Name/Version" key; projects (the application and its project
+// references) are not packages. DependsOn comes from the targets; a
+// package a project depends on is Direct.
+func NewDepsJSON() inventory.Analyzer { return depsAnalyzer{} }
+
+func (depsAnalyzer) Name() string { return string(inventory.DotnetDeps) }
+
+func (depsAnalyzer) Wants(p string, info inventory.FileInfo) bool {
+	return info.Mode.IsRegular() && strings.HasSuffix(p, ".deps.json")
+}
+
+func (depsAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
+	data, err := readFile(f)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := parseDeps(data, f.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &inventory.Result{Packages: pkgs}, nil
+}
+
+func parseDeps(data []byte, file string) ([]inventory.Package, error) {
+	var deps struct {
+		Targets map[string]map[string]struct {
+			Dependencies map[string]string `json:"dependencies"`
+		} `json:"targets"`
+		Libraries map[string]struct {
+			Type string `json:"type"`
+		} `json:"libraries"`
+	}
+	if err := decode(data, &deps); err != nil {
+		return nil, err
+	}
+	if deps.Libraries == nil {
+		return nil, errors.New(`no "libraries": not a .deps.json`)
+	}
+	type lib struct{ name, version, typ string }
+	libs := map[string]lib{} // lower-case name → library
+	for _, key := range slices.Sorted(maps.Keys(deps.Libraries)) {
+		name, version, ok := strings.Cut(key, "/")
+		if !ok || name == "" || version == "" {
+			return nil, fmt.Errorf("libraries: key %q is not \"Name/Version\"", clip(key))
+		}
+		libs[strings.ToLower(name)] = lib{name, version, deps.Libraries[key].Type}
+	}
+	dependsOn := map[string][]string{}
+	direct := map[string]bool{}
+	for _, target := range deps.Targets {
+		for key, entry := range target {
+			name, _, _ := strings.Cut(key, "/")
+			from := libs[strings.ToLower(name)]
+			for dep := range entry.Dependencies {
+				to, ok := libs[strings.ToLower(dep)]
+				if !ok || to.typ != "package" {
+					continue // a project reference, or a framework assembly
+				}
+				id := to.name + "@" + to.version
+				if from.typ == "project" {
+					direct[id] = true
+				}
+				if !slices.Contains(dependsOn[key], id) {
+					dependsOn[key] = append(dependsOn[key], id)
+				}
+			}
+		}
+	}
+	var pkgs []inventory.Package
+	for _, key := range slices.Sorted(maps.Keys(deps.Libraries)) {
+		name, version, _ := strings.Cut(key, "/")
+		if deps.Libraries[key].Type != "package" {
+			continue
+		}
+		p := nugetPackage(inventory.DotnetDeps, name, version, file)
+		p.Direct = direct[p.ID]
+		p.DependsOn = slices.Sorted(slices.Values(dependsOn[key]))
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+type lockAnalyzer struct{}
+
+// NewPackagesLock returns the analyzer of NuGet's packages.lock.json.
+// Packages of every target framework are reported once (by name and
+// resolved version); those of type Direct in any framework are Direct.
+// Project references are not packages.
+func NewPackagesLock() inventory.Analyzer { return lockAnalyzer{} }
+
+func (lockAnalyzer) Name() string { return string(inventory.NuGetLock) }
+
+func (lockAnalyzer) Wants(p string, info inventory.FileInfo) bool {
+	return info.Mode.IsRegular() && (p == "packages.lock.json" || strings.HasSuffix(p, "/packages.lock.json"))
+}
+
+func (lockAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
+	data, err := readFile(f)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := parseLock(data, f.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &inventory.Result{Packages: pkgs}, nil
+}
+
+type lockEntry struct {
+	Type         string            `json:"type"`
+	Resolved     string            `json:"resolved"`
+	Dependencies map[string]string `json:"dependencies"`
+}
+
+func parseLock(data []byte, file string) ([]inventory.Package, error) {
+	var lock struct {
+		Version      int                             `json:"version"`
+		Dependencies map[string]map[string]lockEntry `json:"dependencies"`
+	}
+	if err := decode(data, &lock); err != nil {
+		return nil, err
+	}
+	if lock.Dependencies == nil {
+		return nil, errors.New(`no "dependencies": not a packages.lock.json`)
+	}
+	byID := map[string]*inventory.Package{}
+	for _, fw := range slices.Sorted(maps.Keys(lock.Dependencies)) {
+		entries := lock.Dependencies[fw]
+		resolved := map[string]string{} // lower-case name → ID, in this framework
+		for name, e := range entries {
+			if e.Type != "Project" {
+				resolved[strings.ToLower(name)] = name + "@" + e.Resolved
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(entries)) {
+			e := entries[name]
+			switch e.Type {
+			case "Project":
+				continue
+			case "Direct", "Transitive", "CentralTransitive":
+			default:
+				return nil, fmt.Errorf("dependencies[%q][%q]: unknown type %q", fw, name, e.Type)
+			}
+			if e.Resolved == "" {
+				return nil, fmt.Errorf("dependencies[%q][%q]: no resolved version", fw, name)
+			}
+			key := strings.ToLower(name) + "@" + e.Resolved
+			p := byID[key]
+			if p == nil {
+				np := nugetPackage(inventory.NuGetLock, name, e.Resolved, file)
+				p = &np
+				byID[key] = p
+			}
+			p.Direct = p.Direct || e.Type == "Direct"
+			for dep := range e.Dependencies {
+				if id, ok := resolved[strings.ToLower(dep)]; ok && !slices.Contains(p.DependsOn, id) {
+					p.DependsOn = append(p.DependsOn, id)
+				}
+			}
+		}
+	}
+	pkgs := make([]inventory.Package, 0, len(byID))
+	for _, p := range byID {
+		slices.Sort(p.DependsOn)
+		pkgs = append(pkgs, *p)
+	}
+	slices.SortFunc(pkgs, func(a, b inventory.Package) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Version, b.Version))
+	})
+	return pkgs, nil
+}
+
+func readFile(f *inventory.File) ([]byte, error) {
+	if f.Size > maxFile {
+		return nil, fmt.Errorf("%d bytes, over %d: %w", f.Size, maxFile, inventory.ErrTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(f.Reader(), maxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFile {
+		return nil, fmt.Errorf("over %d bytes: %w", maxFile, inventory.ErrTooLarge)
+	}
+	return b, nil
+}
+
+// decode unmarshals JSON, turning the decoder's byte offsets into
+// line:column. A UTF-8 byte order mark, which Visual Studio writes, is
+// skipped.
+func decode(data []byte, v any) error {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	err := json.Unmarshal(data, v)
+	var (
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		off := se.Offset
+		if strings.HasPrefix(se.Error(), "invalid character") {
+			off-- // the offset is just past the offending character
+		}
+		line, col := lineCol(data, off)
+		return fmt.Errorf("line %d:%d: %v", line, col, se)
+	case errors.As(err, &te):
+		line, col := lineCol(data, te.Offset) // just past the value
+		return fmt.Errorf("line %d:%d: %s: want %s, got JSON %s", line, col, te.Field, te.Type, te.Value)
+	}
+	return err
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(data []byte, off int64) (int, int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
