@@ -1,0 +1,206 @@
+package vuln
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/osv"
+	"github.com/mamori-dev/mamori/pkg/version"
+)
+
+// memSource is an in-memory record index, keyed as the real DB keys them.
+type memSource map[string][]*osv.Vulnerability
+
+func (m memSource) Query(eco, name string) ([]*osv.Vulnerability, error) {
+	return m[eco+"\x00"+version.Name(eco, name)], nil
+}
+
+func loadRecords(t *testing.T) memSource {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/records/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no records: %v", err)
+	}
+	m := memSource{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v osv.Vulnerability
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		seen := map[string]bool{}
+		for _, a := range v.Affected {
+			k := a.Package.Ecosystem + "\x00" + version.Name(a.Package.Ecosystem, a.Package.Name)
+			if !seen[k] {
+				m[k] = append(m[k], &v)
+				seen[k] = true
+			}
+		}
+	}
+	return m
+}
+
+var debian12 = &inventory.OS{Family: "debian", Name: "Debian GNU/Linux 12 (bookworm)", Version: "12", Ecosystem: "Debian:12",
+	EOL: time.Date(2028, 6, 30, 0, 0, 0, 0, time.UTC), Path: "etc/os-release"}
+
+func TestMatch(t *testing.T) {
+	src := loadRecords(t)
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		inv  inventory.Inventory
+		opts Options
+		// want is "ID package installed -> fixed|none severity[/source]" per finding.
+		want []string
+	}{
+		{
+			name: "binary packages match by source package; a backport below the fix is affected, the fix is not",
+			inv: inventory.Inventory{OS: debian12, Packages: []inventory.Package{
+				{Type: inventory.Dpkg, Name: "libssl3", Version: "3.0.11-1~deb12u1", SourceName: "openssl", Path: "var/lib/dpkg/status"},
+				{Type: inventory.Dpkg, Name: "openssl", Version: "3.0.11-1~deb12u2", Path: "var/lib/dpkg/status"},
+			}},
+			want: []string{"CVE-2023-5363 libssl3 3.0.11-1~deb12u1 -> 3.0.11-1~deb12u2 HIGH/CVSS_V3"},
+		},
+		{
+			name: "the binary name alone matches nothing",
+			inv: inventory.Inventory{OS: debian12, Packages: []inventory.Package{
+				{Type: inventory.Dpkg, Name: "libssl3", Version: "3.0.11-1~deb12u1", Path: "var/lib/dpkg/status"},
+			}},
+		},
+		{
+			name: "an open issue has no fix; the distro's urgency rates it",
+			inv: inventory.Inventory{OS: debian12, Packages: []inventory.Package{
+				{Type: inventory.Dpkg, Name: "libc6", Version: "2.36-9+deb12u9", SourceName: "glibc", SourceVersion: "2.36-9+deb12u9", Path: "var/lib/dpkg/status"},
+			}},
+			want: []string{"CVE-2010-4756 libc6 2.36-9+deb12u9 -> none LOW/debian"},
+		},
+		{
+			name: "--ignore-unfixed drops it",
+			inv: inventory.Inventory{OS: debian12, Packages: []inventory.Package{
+				{Type: inventory.Dpkg, Name: "libc6", Version: "2.36-9+deb12u9", SourceName: "glibc", Path: "var/lib/dpkg/status"},
+			}},
+			opts: Options{IgnoreUnfixed: true},
+		},
+		{
+			name: "GHSA and PYSEC records of one CVE are one finding; the GHSA rating wins over none",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.Pip, Ecosystem: "PyPI", Name: "Jinja2", Version: "3.1.2", Path: "requirements.txt"},
+			}},
+			want: []string{"CVE-2024-22195 Jinja2 3.1.2 -> 3.1.3 MEDIUM/ghsa"},
+		},
+		{
+			name: "withdrawn records never match",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.GoMod, Ecosystem: "Go", Name: "example.com/withdrawn", Version: "1.0.0", Path: "go.mod"},
+			}},
+		},
+		{
+			name: "SLA due date from publication; overdue",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.Pip, Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.2", Path: "requirements.txt"},
+			}},
+			opts: Options{SLA: SLA{finding.Medium: 30}},
+			want: []string{"CVE-2024-22195 jinja2 3.1.2 -> 3.1.3 MEDIUM/ghsa due 2024-02-10 overdue"},
+		},
+		{
+			name: "SLA counts from first seen when given",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.Pip, Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.2", Path: "requirements.txt"},
+			}},
+			opts: Options{SLA: SLA{finding.Medium: 30}, FirstSeen: map[string]time.Time{"CVE-2024-22195": now.AddDate(0, 0, -10)}},
+			want: []string{"CVE-2024-22195 jinja2 3.1.2 -> 3.1.3 MEDIUM/ghsa due 2026-12-14"},
+		},
+		{
+			name: "an OS past end of life is a finding",
+			inv: inventory.Inventory{OS: &inventory.OS{Family: "debian", Name: "Debian GNU/Linux 10 (buster)", Version: "10", Ecosystem: "Debian:10",
+				EOL: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Path: "etc/os-release"}},
+			want: []string{"os-eol OS Debian GNU/Linux 10 (buster)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			opts.Now = now
+			inv := tt.inv
+			inventory.Finish(&inv)
+			res, err := Match(context.Background(), src, &inv, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range res.Findings {
+				got = append(got, describe(f))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("findings:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+			for _, n := range res.Notes {
+				t.Log("note:", n)
+			}
+		})
+	}
+}
+
+func describe(f finding.Finding) string {
+	v := f.Vulnerability
+	if v == nil {
+		return f.CheckID() + " " + f.Resource.Kind + " " + f.Resource.Name
+	}
+	fixed := "none"
+	if len(v.FixedVersions) > 0 {
+		fixed = strings.Join(v.FixedVersions, ",")
+	}
+	s := v.ID + " " + v.Package + " " + v.InstalledVersion + " -> " + fixed + " " + f.Severity().String() + "/" + v.SeveritySource
+	if v.Due != "" {
+		s += " due " + v.Due
+	}
+	if v.Overdue {
+		s += " overdue"
+	}
+	return s
+}
+
+func TestPrimaryID(t *testing.T) {
+	tests := []struct {
+		rec     osv.Vulnerability
+		id      string
+		aliases []string
+	}{
+		{osv.Vulnerability{ID: "GHSA-x", Aliases: []string{"CVE-2021-44228"}}, "CVE-2021-44228", []string{"GHSA-x"}},
+		{osv.Vulnerability{ID: "CVE-2021-1", Aliases: []string{"GHSA-y"}}, "CVE-2021-1", []string{"GHSA-y"}},
+		{osv.Vulnerability{ID: "DSA-1", Aliases: []string{"CVE-2", "CVE-1"}}, "DSA-1", []string{"CVE-1", "CVE-2"}},
+		{osv.Vulnerability{ID: "GO-2024-1", Aliases: []string{"GHSA-z", "CVE-2024-9"}}, "CVE-2024-9", []string{"GO-2024-1", "GHSA-z"}},
+	}
+	for _, tt := range tests {
+		id, aliases := PrimaryID(&tt.rec)
+		if id != tt.id || !slices.Equal(aliases, tt.aliases) {
+			t.Errorf("PrimaryID(%s) = %s %v, want %s %v", tt.rec.ID, id, aliases, tt.id, tt.aliases)
+		}
+	}
+}
+
+func TestParseSLA(t *testing.T) {
+	sla, err := ParseSLA("CRITICAL=7, high=30d,MEDIUM=90")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sla[finding.Critical] != 7 || sla[finding.High] != 30 || sla[finding.Medium] != 90 || len(sla) != 3 {
+		t.Errorf("got %v", sla)
+	}
+	for _, bad := range []string{"CRITICAL", "SEVERE=1", "HIGH=-1", "HIGH=x", "HIGH=1,HIGH=2"} {
+		if _, err := ParseSLA(bad); err == nil {
+			t.Errorf("ParseSLA(%q) succeeded", bad)
+		}
+	}
+}
