@@ -217,7 +217,9 @@ func summarize(inv *inventory.Inventory) summary {
 		s.Packages = append(s.Packages, fmt.Sprintf("%s %s@%s: %s", p.Path, p.Name, p.Version, l))
 	}
 	for _, p := range inv.Problems {
-		s.Problems = append(s.Problems, p.Error())
+		// Digests differ between compressed and uncompressed stores of
+		// the same image; the index says which layer.
+		s.Problems = append(s.Problems, fmt.Sprintf("layer %d %s: %s: %v", layerIndex(p.Layer), p.Path, p.Analyzer, p.Err))
 	}
 	return s
 }

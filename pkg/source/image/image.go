@@ -87,7 +87,9 @@ type Image struct {
 	// Uncompressed rather than decompressed here.
 	raw     bool
 	tempDir string
-	closer  io.Closer
+	// memLimit overrides maxInMemory in tests.
+	memLimit int64
+	closer   io.Closer
 }
 
 // Layers returns the layers, bottom first.
@@ -397,6 +399,9 @@ func remoteError(r name.Reference, err error) error {
 				return fmt.Errorf("%w for %s: %w", ErrAuth, r.Context().RegistryStr(), err)
 			}
 		}
+	}
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("%s: the registry speaks plain HTTP; allow it with the insecure option: %w", r.Name(), err)
 	}
 	return fmt.Errorf("%s: %w", r.Name(), err)
 }

@@ -164,8 +164,8 @@ func entryOf(h *tar.Header) (Entry, bool) {
 	switch {
 	case base == ".wh..wh..opq":
 		e.Path, e.Kind = dir, Opaque
-	case strings.HasPrefix(base, ".wh..wh."):
-		e.Kind = Other // aufs metadata (.wh..wh.plnk and the like)
+	case strings.HasPrefix(p, ".wh..wh.") || strings.Contains(p, "/.wh..wh."):
+		e.Kind = Other // aufs metadata (.wh..wh.plnk/ and the like)
 	case strings.HasPrefix(base, ".wh."):
 		e.Path, e.Kind = path.Join(dir, base[len(".wh."):]), Whiteout
 	case h.Typeflag == tar.TypeLink:
@@ -188,7 +188,11 @@ func entryOf(h *tar.Header) (Entry, bool) {
 // readFile reads the current tar member. streamErr is a failure of the
 // layer stream, after which the layer cannot go on; err is any failure.
 func (im *Image) readFile(tr *tar.Reader, e Entry) (f *inventory.File, streamErr, err error) {
-	if e.Info.Size <= maxInMemory {
+	limit := im.memLimit
+	if limit == 0 {
+		limit = maxInMemory
+	}
+	if e.Info.Size <= limit {
 		buf := make([]byte, e.Info.Size)
 		if _, err := io.ReadFull(tr, buf); err != nil {
 			return nil, err, err
