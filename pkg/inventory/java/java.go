@@ -14,7 +14,6 @@
 package java
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 
@@ -49,13 +48,4 @@ func readAll(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("over %d bytes: %w", limit, inventory.ErrTooLarge)
 	}
 	return b, nil
-}
-
-// lineCol turns a byte offset into a 1-based line and column.
-func lineCol(data []byte, off int64) (int, int) {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
-	line := bytes.Count(before, []byte{'\n'}) + 1
-	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return line, col
 }

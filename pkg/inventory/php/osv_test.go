@@ -2,6 +2,7 @@ package php
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"io"
 	"strings"
@@ -19,8 +20,7 @@ func TestOSVForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	var names = map[string]bool{}
-	events := 0
+	want := map[string]bool{"guzzlehttp/guzzle": false, "symfony/http-kernel": false, "smarty/smarty": false}
 	for _, zf := range zr.File {
 		rc, err := zf.Open()
 		if err != nil {
@@ -31,35 +31,40 @@ func TestOSVForm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v osv.Vulnerability
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatalf("%s: %v", zf.Name, err)
+		// Records are compact JSON: a byte search finds any event with a v.
+		for _, ev := range []string{`"introduced":"v`, `"fixed":"v`, `"last_affected":"v`} {
+			if bytes.Contains(b, []byte(ev)) {
+				t.Errorf("%s: a range event has a v", zf.Name)
+			}
 		}
-		for _, a := range v.Affected {
-			names[a.Package.Name] = true
-			for _, r := range a.Ranges {
-				for _, e := range r.Events {
-					for _, s := range []string{e.Introduced, e.Fixed, e.LastAffected} {
-						events++
-						if strings.HasPrefix(s, "v") {
-							t.Errorf("%s: range event %q has a v", v.ID, s)
-						}
-					}
+		if !bytes.Contains(b, []byte(`"Packagist"`)) {
+			t.Fatalf("%s: no Packagist package", zf.Name)
+		}
+		var v osv.Vulnerability
+		for name := range want {
+			if !bytes.Contains(b, []byte(`"`+name+`"`)) {
+				continue
+			}
+			if v.ID == "" {
+				if err := json.Unmarshal(b, &v); err != nil {
+					t.Fatalf("%s: %v", zf.Name, err)
+				}
+			}
+			for _, a := range v.Affected {
+				if a.Package.Ecosystem == "Packagist" && a.Package.Name == name {
+					want[name] = true
 				}
 			}
 		}
 	}
-	if events == 0 {
-		t.Fatal("no range events read")
+	for name, ok := range want {
+		if !ok {
+			t.Errorf("%s is not a Packagist name in the records", name)
+		}
 	}
 	pkgs, err := analyze(t, NewComposerLock(), "composer.lock", read(t, "app/composer.lock"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, want := range []string{"guzzlehttp/guzzle", "symfony/http-kernel", "smarty/smarty"} {
-		if !names[want] {
-			t.Errorf("%s is not a Packagist name in the records", want)
-		}
 	}
 	for _, p := range pkgs {
 		if p.Ecosystem != "Packagist" || strings.HasPrefix(p.Version, "v") {
