@@ -95,6 +95,9 @@ func requirement(g *graph, line string, n int) error {
 	}
 	spec, _, _ := strings.Cut(line, ";") // environment markers
 	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return fmt.Errorf("line %d: environment marker without a requirement: %q", n, line)
+	}
 	if strings.Contains(spec, "://") || strings.ContainsAny(spec[:1], "./~\\") {
 		return nil // a URL or a path
 	}
