@@ -37,8 +37,11 @@ type depsAnalyzer struct{}
 
 // NewDepsJSON returns the analyzer of *.deps.json. Every library of type
 // "package" is a package, its name and version taken from the
-// "Name/Version" key; projects (the application and its project
-// references) are not packages. DependsOn comes from the targets; a
+// "Name/Version" key; so is the runtime a self-contained application
+// carries ("runtimepack.Microsoft.NETCore.App.Runtime.linux-x64/6.0.5",
+// named without the "runtimepack." prefix, as advisories name the runtime
+// packs). Projects (the application and its project references) and
+// framework references are not packages. DependsOn comes from the targets; a
 // package a project depends on is Direct.
 func NewDepsJSON() inventory.Analyzer { return depsAnalyzer{} }
 
@@ -82,7 +85,7 @@ func parseDeps(data []byte, file string) ([]inventory.Package, error) {
 		if !ok || name == "" || version == "" {
 			return nil, fmt.Errorf("libraries: key %q is not \"Name/Version\"", clip(key))
 		}
-		libs[strings.ToLower(name)] = lib{name, version, deps.Libraries[key].Type}
+		libs[strings.ToLower(name)] = lib{strings.TrimPrefix(name, "runtimepack."), version, deps.Libraries[key].Type}
 	}
 	dependsOn := map[string][]string{}
 	direct := map[string]bool{}
@@ -92,7 +95,7 @@ func parseDeps(data []byte, file string) ([]inventory.Package, error) {
 			from := libs[strings.ToLower(name)]
 			for dep := range entry.Dependencies {
 				to, ok := libs[strings.ToLower(dep)]
-				if !ok || to.typ != "package" {
+				if !ok || !isPackage(to.typ) {
 					continue // a project reference, or a framework assembly
 				}
 				id := to.name + "@" + to.version
@@ -108,16 +111,18 @@ func parseDeps(data []byte, file string) ([]inventory.Package, error) {
 	var pkgs []inventory.Package
 	for _, key := range slices.Sorted(maps.Keys(deps.Libraries)) {
 		name, version, _ := strings.Cut(key, "/")
-		if deps.Libraries[key].Type != "package" {
+		if !isPackage(deps.Libraries[key].Type) {
 			continue
 		}
-		p := nugetPackage(inventory.DotnetDeps, name, version, file)
+		p := nugetPackage(inventory.DotnetDeps, strings.TrimPrefix(name, "runtimepack."), version, file)
 		p.Direct = direct[p.ID]
 		p.DependsOn = slices.Sorted(slices.Values(dependsOn[key]))
 		pkgs = append(pkgs, p)
 	}
 	return pkgs, nil
 }
+
+func isPackage(typ string) bool { return typ == "package" || typ == "runtimepack" }
 
 type lockAnalyzer struct{}
 

@@ -24,6 +24,7 @@ func TestAnalyzers(t *testing.T) {
 		path string
 	}{
 		{NewDepsJSON(), "app/WebApi.deps.json"},
+		{NewDepsJSON(), "selfcontained/Worker.deps.json"},
 		{NewPackagesLock(), "lib/packages.lock.json"},
 	}
 	for _, tt := range tests {
