@@ -230,6 +230,7 @@ func readFile(f *inventory.File) ([]byte, error) {
 // decode unmarshals JSON, turning the decoder's byte offsets into
 // line:column.
 func decode(data []byte, v any) error {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark some editors write
 	err := json.Unmarshal(data, v)
 	var (
 		se *json.SyntaxError
