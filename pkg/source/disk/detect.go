@@ -22,8 +22,8 @@ const (
 // ext feature bits beyond what ext3 knows, which make a filesystem ext4
 // (the rule blkid follows).
 const (
-	ext3Incompat = incompatFiletype | incompatRecover | incompatMetaBG
-	ext3RoCompat = 0x1 | 0x2 | 0x4 // sparse_super, large_file, btree_dir
+	ext3Incompat  = incompatFiletype | incompatRecover | incompatMetaBG
+	ext3RoCompat  = 0x1 | 0x2 | 0x4 // sparse_super, large_file, btree_dir
 	compatJournal = 0x4
 )
 
