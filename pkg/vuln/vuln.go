@@ -74,7 +74,17 @@ func QueryFor(p *inventory.Package, o *inventory.OS) (Query, string, bool) {
 	if p.Version == "" {
 		return Query{}, "no exact version", false
 	}
-	return Query{Query: osv.Query{Ecosystem: p.Ecosystem, Name: p.Name, Version: p.Version}}, "", true
+	v := p.Version
+	if p.Ecosystem == inventory.EcoGo {
+		// Go modules say v1.2.3; the Go vulnerability database, 1.2.3.
+		v = strings.TrimPrefix(v, "v")
+	}
+	if p.Ecosystem == inventory.EcoMaven && !strings.Contains(p.Name, ":") {
+		// A jar whose group ID is unknown: guessing one is how
+		// scanners report other projects' vulnerabilities.
+		return Query{}, "Maven artifact without a group ID", false
+	}
+	return Query{Query: osv.Query{Ecosystem: p.Ecosystem, Name: p.Name, Version: v}}, "", true
 }
 
 func osName(o *inventory.OS) string {

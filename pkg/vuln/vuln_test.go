@@ -100,6 +100,24 @@ func TestMatch(t *testing.T) {
 			want: []string{"CVE-2024-22195 Jinja2 3.1.2 -> 3.1.3 MEDIUM/ghsa"},
 		},
 		{
+			name: "Go modules carry a v the Go database does not; stdlib by toolchain version",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.GoBinary, Ecosystem: "Go", Name: "golang.org/x/net", Version: "v0.22.0", Path: "usr/bin/app"},
+				{Type: inventory.GoBinary, Ecosystem: "Go", Name: "stdlib", Version: "1.22.1", Path: "usr/bin/app"},
+				{Type: inventory.GoBinary, Ecosystem: "Go", Name: "stdlib", Version: "1.22.2", Path: "usr/bin/other"},
+			}},
+			want: []string{
+				"CVE-2023-45288 golang.org/x/net v0.22.0 -> 0.23.0 UNKNOWN/",
+				"CVE-2023-45288 stdlib 1.22.1 -> 1.22.2 UNKNOWN/",
+			},
+		},
+		{
+			name: "a jar without a group ID is not guessed at",
+			inv: inventory.Inventory{Packages: []inventory.Package{
+				{Type: inventory.Jar, Ecosystem: "Maven", Name: "net", Version: "0.22.0", Path: "app.jar"},
+			}},
+		},
+		{
 			name: "withdrawn records never match",
 			inv: inventory.Inventory{Packages: []inventory.Package{
 				{Type: inventory.GoMod, Ecosystem: "Go", Name: "example.com/withdrawn", Version: "1.0.0", Path: "go.mod"},
