@@ -116,6 +116,7 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory, opts Optio
 	type queryKey struct{ eco, name string }
 	cache := map[queryKey][]*osv.Vulnerability{}
 	unmatched := map[string]int{}
+	aliasCache := map[string]rating{}
 	for i := range inv.Packages {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -151,7 +152,8 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory, opts Optio
 			if opts.IgnoreUnfixed && len(fixed) == 0 {
 				continue
 			}
-			f := newFinding(p, q, rec, d, fixed, inv.OS, rules)
+			sev := rate(src, rec, q, aliasCache)
+			f := newFinding(p, q, rec, d, fixed, sev, rules)
 			applySLA(&f, rec, opts)
 			// One finding per vulnerability and package: a GHSA and a
 			// PYSEC record of the same CVE merge.
@@ -218,9 +220,56 @@ func PrimaryID(rec *osv.Vulnerability) (string, []string) {
 	return id, append(cves, others...)
 }
 
-func newFinding(p *inventory.Package, q Query, rec *osv.Vulnerability, d osv.Decision, fixed []string, o *inventory.OS, rules map[ruleKey]*finding.Rule) finding.Finding {
+// AliasSource finds records by ID or alias (vulndb.DB is one).
+type AliasSource interface {
+	Lookup(id string) ([]*osv.Vulnerability, error)
+}
+
+type rating struct {
+	sev    finding.Severity
+	source string
+	scores []finding.Score
+}
+
+// rate rates a record; a record that rates nothing itself (the Go
+// database gives no severity) borrows the rating of the records it
+// aliases, the GHSA or the CVE, when the source can find them.
+func rate(src Source, rec *osv.Vulnerability, q Query, cache map[string]rating) rating {
+	sev, source, scores := Severity(rec, q.Ecosystem, q.Name)
+	r := rating{sev, source, scores}
+	as, ok := src.(AliasSource)
+	if sev != finding.Unknown || !ok {
+		return r
+	}
+	for _, id := range append(append([]string{}, rec.Aliases...), rec.Upstream...) {
+		ar, seen := cache[id]
+		if !seen {
+			recs, err := as.Lookup(id)
+			if err == nil {
+				for _, other := range recs {
+					if other.ID != id {
+						continue
+					}
+					// Another ecosystem's entry: only the record-wide
+					// ratings (CVSS, the database's) carry over.
+					s, so, sc := Severity(other, "", "")
+					if s != finding.Unknown {
+						ar = rating{s, id + " " + so, sc}
+					}
+				}
+			}
+			cache[id] = ar
+		}
+		if ar.sev > r.sev {
+			r = ar
+		}
+	}
+	return r
+}
+
+func newFinding(p *inventory.Package, q Query, rec *osv.Vulnerability, d osv.Decision, fixed []string, r rating, rules map[ruleKey]*finding.Rule) finding.Finding {
 	id, aliases := PrimaryID(rec)
-	sev, sevSource, scores := Severity(rec, q.Ecosystem, q.Name)
+	sev, sevSource, scores := r.sev, r.source, r.scores
 	rk := ruleKey{id, sev}
 	rule := rules[rk]
 	if rule == nil {

@@ -23,6 +23,21 @@ func (m memSource) Query(eco, name string) ([]*osv.Vulnerability, error) {
 	return m[eco+"\x00"+version.Name(eco, name)], nil
 }
 
+// Lookup finds records by ID or alias, as the real DB does.
+func (m memSource) Lookup(id string) ([]*osv.Vulnerability, error) {
+	var out []*osv.Vulnerability
+	seen := map[string]bool{}
+	for _, recs := range m {
+		for _, r := range recs {
+			if !seen[r.ID] && (r.ID == id || slices.Contains(r.Aliases, id)) {
+				seen[r.ID] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
 func loadRecords(t *testing.T) memSource {
 	t.Helper()
 	paths, err := filepath.Glob("testdata/records/*.json")
@@ -107,8 +122,9 @@ func TestMatch(t *testing.T) {
 				{Type: inventory.GoBinary, Ecosystem: "Go", Name: "stdlib", Version: "1.22.2", Path: "usr/bin/other"},
 			}},
 			want: []string{
-				"CVE-2023-45288 golang.org/x/net v0.22.0 -> 0.23.0 UNKNOWN/",
-				"CVE-2023-45288 stdlib 1.22.1 -> 1.22.2 UNKNOWN/",
+				// The Go record rates nothing; the CVE record it aliases does.
+				"CVE-2023-45288 golang.org/x/net v0.22.0 -> 0.23.0 HIGH/CVE-2023-45288 CVSS_V3",
+				"CVE-2023-45288 stdlib 1.22.1 -> 1.22.2 HIGH/CVE-2023-45288 CVSS_V3",
 			},
 		},
 		{
