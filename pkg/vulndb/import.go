@@ -326,7 +326,7 @@ func readInputs(parent context.Context, db *bolt.DB, inputs []input, opts Import
 		return nil, err
 	}
 	defer enc.Close()
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		return nil, err
 	}

@@ -133,7 +133,7 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open vulnerability database %s: %w", path, err)
 	}
 	// One decoder serves concurrent DecodeAll calls; no goroutines of its own.
-	db.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	db.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 	if err != nil {
 		b.Close()
 		return nil, err
