@@ -9,7 +9,6 @@ package apk
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,9 +93,8 @@ func parse(ctx context.Context, r io.Reader) ([]inventory.Package, error) {
 				return nil, err
 			}
 		}
-		// Bytes, not strings: most lines are file lists, never kept.
-		text := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
-		if len(bytes.TrimSpace(text)) == 0 {
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(text) == "" {
 			flush()
 			continue
 		}
@@ -130,7 +128,7 @@ func parse(ctx context.Context, r io.Reader) ([]inventory.Package, error) {
 			bad = fmt.Errorf("line %d: %c: given twice in the stanza at line %d", line, text[0], cur.line)
 			continue
 		}
-		*dst = string(bytes.TrimSpace(text[2:]))
+		*dst = strings.TrimSpace(text[2:])
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

@@ -10,7 +10,6 @@ package dpkg
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -85,13 +84,13 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
-		pkgs    []inventory.Package
-		errs    []error
-		cur     stanza
-		in      bool  // inside a stanza
-		inField bool  // a field has begun, which continuation lines extend
-		bad     error // the first syntax error of the current stanza
-		line    int
+		pkgs  []inventory.Package
+		errs  []error
+		cur   stanza
+		in    bool   // inside a stanza
+		field string // the field continuation lines belong to
+		bad   error  // the first syntax error of the current stanza
+		line  int
 	)
 	flush := func() {
 		if !in {
@@ -107,7 +106,7 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 		if bad != nil {
 			errs = append(errs, bad)
 		}
-		cur, in, inField, bad = stanza{}, false, false, nil
+		cur, in, field, bad = stanza{}, false, "", nil
 	}
 	for sc.Scan() {
 		line++
@@ -116,9 +115,8 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 				return nil, err
 			}
 		}
-		// Bytes, not strings: only the kept values are copied.
-		text := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
-		if len(bytes.TrimSpace(text)) == 0 {
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(text) == "" {
 			flush()
 			continue
 		}
@@ -129,30 +127,31 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 			continue // skip to the end of a stanza already in error
 		}
 		if text[0] == ' ' || text[0] == '\t' {
-			if !inField {
+			if field == "" {
 				bad = fmt.Errorf("line %d: continuation line before any field", line)
 			}
 			continue // only single-line fields are kept
 		}
-		name, value, ok := bytes.Cut(text, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		name, value, ok := strings.Cut(text, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			bad = fmt.Errorf("line %d: not a field (want \"Name: value\"): %.40q", line, text)
 			continue
 		}
-		inField = true
+		field = name
+		value = strings.TrimSpace(value)
 		// Field names are case-insensitive (deb-control(5)).
 		var dst *string
 		var seen *bool
 		switch {
-		case bytes.EqualFold(name, []byte("Package")):
+		case strings.EqualFold(name, "Package"):
 			dst, seen = &cur.pkg, &cur.hasPkg
-		case bytes.EqualFold(name, []byte("Status")):
+		case strings.EqualFold(name, "Status"):
 			dst, seen = &cur.status, &cur.hasStatus
-		case bytes.EqualFold(name, []byte("Version")):
+		case strings.EqualFold(name, "Version"):
 			dst, seen = &cur.version, &cur.hasVersion
-		case bytes.EqualFold(name, []byte("Source")):
+		case strings.EqualFold(name, "Source"):
 			dst, seen = &cur.source, &cur.hasSource
-		case bytes.EqualFold(name, []byte("Architecture")):
+		case strings.EqualFold(name, "Architecture"):
 			dst = &cur.arch
 		default:
 			continue
@@ -161,7 +160,7 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 			bad = fmt.Errorf("line %d: %s given twice in the stanza at line %d", line, name, cur.line)
 			continue
 		}
-		*dst = string(bytes.TrimSpace(value))
+		*dst = value
 		if seen != nil {
 			*seen = true
 		}
@@ -188,10 +187,11 @@ func capErrors(errs []error) []error {
 // toPackage turns the stanza into a package: nil (and no error) for a package
 // that is not installed.
 func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
+	at := fmt.Sprintf("stanza at line %d", s.line)
 	if s.pkg == "" {
-		return nil, fmt.Errorf("stanza at line %d: no Package field", s.line)
+		return nil, fmt.Errorf("%s: no Package field", at)
 	}
-	at := stanzaAt{s.line, s.pkg} // formatted only for errors
+	at = fmt.Sprintf("stanza at line %d (%s)", s.line, s.pkg)
 	if needStatus && !s.hasStatus {
 		return nil, fmt.Errorf("%s: no Status field", at)
 	}
@@ -226,13 +226,6 @@ func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
 	}
 	return p, nil
 }
-
-type stanzaAt struct {
-	line int
-	pkg  string
-}
-
-func (a stanzaAt) String() string { return fmt.Sprintf("stanza at line %d (%s)", a.line, a.pkg) }
 
 // parseSource reads a Source field, "name" or "name (version)"; the
 // version is given when it differs from the binary's (binNMUs, "+b1").

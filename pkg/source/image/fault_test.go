@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -13,7 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
@@ -234,5 +238,55 @@ func TestWalk(t *testing.T) {
 	}
 	if _, err := opens[0](); err == nil {
 		t.Error("open after the callback returned worked")
+	}
+}
+
+func TestZstdLayers(t *testing.T) {
+	ctx := context.Background()
+	var ls []v1.Layer
+	for _, files := range [][]tf{
+		{pkgdb("var/lib", "a=1", "b=2")},
+		{pkgdb("var/lib", "a=1", "b=3")},
+	} {
+		b := tarBytes(t, files...)
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+			tarball.WithCompression(compression.ZStd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	img, err := mutate.AppendLayers(empty.Image, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := Open(ctx, writeLayout(t, img), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := im.Inventory(ctx, testScanner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := summarize(inv)
+	want := summary{Packages: []string{"var/lib/pkgdb a@1: layer 0 ()", "var/lib/pkgdb b@3: layer 1 ()"}}
+	if !slices.Equal(got.Packages, want.Packages) || len(got.Problems) > 0 {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestInventoryCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	im, err := Open(ctx, writeLayout(t, faultImage(t)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := im.Inventory(ctx, testScanner()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Inventory after cancel: %v, want context.Canceled", err)
+	}
+	err = im.Walk(ctx, func(inventory.Layer, Entry, inventory.OpenFunc) error { return nil }, func(inventory.Problem) {})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Walk after cancel: %v, want context.Canceled", err)
 	}
 }

@@ -30,7 +30,7 @@ const (
 	Hardlink             // hard link; Link is the linked path in the image
 	Whiteout             // Path was deleted from the layers below (.wh.name)
 	Opaque               // Path is a directory whose content from the layers below was deleted (.wh..wh..opq); "" is the root
-	Other                // device, FIFO, or whiteout metadata
+	Other                // device, FIFO, sparse file, or whiteout metadata
 )
 
 var kindNames = [...]string{"file", "dir", "symlink", "hardlink", "whiteout", "opaque", "other"}
@@ -170,6 +170,10 @@ func entryOf(h *tar.Header) (Entry, bool) {
 		e.Path, e.Kind = path.Join(dir, base[len(".wh."):]), Whiteout
 	case h.Typeflag == tar.TypeLink:
 		e.Kind, e.Link = Hardlink, cleanMember(h.Linkname)
+	case mode.IsRegular() && isSparse(h):
+		// A sparse file's size is logical: a few bytes of tar can claim
+		// terabytes of holes. Image builders do not write them.
+		e.Kind = Other
 	case mode.IsRegular():
 		e.Kind = File
 	case mode.IsDir():
@@ -183,6 +187,18 @@ func entryOf(h *tar.Header) (Entry, bool) {
 		e.Info.Size = 0
 	}
 	return e, true
+}
+
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // readFile reads the current tar member. streamErr is a failure of the
@@ -234,10 +250,15 @@ func (im *Image) readFile(tr *tar.Reader, e Entry) (f *inventory.File, streamErr
 // stream opens layer i decompressed.
 func (im *Image) stream(i int) (io.ReadCloser, error) {
 	l := im.v1[i]
+	var rc io.ReadCloser
+	var err error
 	if im.raw {
-		return l.Uncompressed()
+		// Stored uncompressed, or so the first layer said: the sniffing
+		// below still catches a compressed one.
+		rc, err = l.Uncompressed()
+	} else {
+		rc, err = l.Compressed()
 	}
-	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
 	}
