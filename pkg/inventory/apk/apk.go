@@ -9,6 +9,7 @@ package apk
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -93,8 +94,9 @@ func parse(ctx context.Context, r io.Reader) ([]inventory.Package, error) {
 				return nil, err
 			}
 		}
-		text := strings.TrimSuffix(sc.Text(), "\r")
-		if strings.TrimSpace(text) == "" {
+		// Bytes, not strings: most lines are file lists, never kept.
+		text := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
+		if len(bytes.TrimSpace(text)) == 0 {
 			flush()
 			continue
 		}
@@ -128,7 +130,7 @@ func parse(ctx context.Context, r io.Reader) ([]inventory.Package, error) {
 			bad = fmt.Errorf("line %d: %c: given twice in the stanza at line %d", line, text[0], cur.line)
 			continue
 		}
-		*dst = strings.TrimSpace(text[2:])
+		*dst = string(bytes.TrimSpace(text[2:]))
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

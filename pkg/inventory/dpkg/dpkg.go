@@ -10,6 +10,7 @@ package dpkg
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,13 +85,13 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
-		pkgs  []inventory.Package
-		errs  []error
-		cur   stanza
-		in    bool   // inside a stanza
-		field string // the field continuation lines belong to
-		bad   error  // the first syntax error of the current stanza
-		line  int
+		pkgs    []inventory.Package
+		errs    []error
+		cur     stanza
+		in      bool  // inside a stanza
+		inField bool  // a field has begun, which continuation lines extend
+		bad     error // the first syntax error of the current stanza
+		line    int
 	)
 	flush := func() {
 		if !in {
@@ -106,7 +107,7 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 		if bad != nil {
 			errs = append(errs, bad)
 		}
-		cur, in, field, bad = stanza{}, false, "", nil
+		cur, in, inField, bad = stanza{}, false, false, nil
 	}
 	for sc.Scan() {
 		line++
@@ -115,8 +116,9 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 				return nil, err
 			}
 		}
-		text := strings.TrimSuffix(sc.Text(), "\r")
-		if strings.TrimSpace(text) == "" {
+		// Bytes, not strings: only the kept values are copied.
+		text := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
+		if len(bytes.TrimSpace(text)) == 0 {
 			flush()
 			continue
 		}
@@ -127,31 +129,30 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 			continue // skip to the end of a stanza already in error
 		}
 		if text[0] == ' ' || text[0] == '\t' {
-			if field == "" {
+			if !inField {
 				bad = fmt.Errorf("line %d: continuation line before any field", line)
 			}
 			continue // only single-line fields are kept
 		}
-		name, value, ok := strings.Cut(text, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		name, value, ok := bytes.Cut(text, []byte(":"))
+		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
 			bad = fmt.Errorf("line %d: not a field (want \"Name: value\"): %.40q", line, text)
 			continue
 		}
-		field = name
-		value = strings.TrimSpace(value)
+		inField = true
 		// Field names are case-insensitive (deb-control(5)).
 		var dst *string
 		var seen *bool
 		switch {
-		case strings.EqualFold(name, "Package"):
+		case bytes.EqualFold(name, []byte("Package")):
 			dst, seen = &cur.pkg, &cur.hasPkg
-		case strings.EqualFold(name, "Status"):
+		case bytes.EqualFold(name, []byte("Status")):
 			dst, seen = &cur.status, &cur.hasStatus
-		case strings.EqualFold(name, "Version"):
+		case bytes.EqualFold(name, []byte("Version")):
 			dst, seen = &cur.version, &cur.hasVersion
-		case strings.EqualFold(name, "Source"):
+		case bytes.EqualFold(name, []byte("Source")):
 			dst, seen = &cur.source, &cur.hasSource
-		case strings.EqualFold(name, "Architecture"):
+		case bytes.EqualFold(name, []byte("Architecture")):
 			dst = &cur.arch
 		default:
 			continue
@@ -160,7 +161,7 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 			bad = fmt.Errorf("line %d: %s given twice in the stanza at line %d", line, name, cur.line)
 			continue
 		}
-		*dst = value
+		*dst = string(bytes.TrimSpace(value))
 		if seen != nil {
 			*seen = true
 		}
@@ -187,11 +188,10 @@ func capErrors(errs []error) []error {
 // toPackage turns the stanza into a package: nil (and no error) for a package
 // that is not installed.
 func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
-	at := fmt.Sprintf("stanza at line %d", s.line)
 	if s.pkg == "" {
-		return nil, fmt.Errorf("%s: no Package field", at)
+		return nil, fmt.Errorf("stanza at line %d: no Package field", s.line)
 	}
-	at = fmt.Sprintf("stanza at line %d (%s)", s.line, s.pkg)
+	at := stanzaAt{s.line, s.pkg} // formatted only for errors
 	if needStatus && !s.hasStatus {
 		return nil, fmt.Errorf("%s: no Status field", at)
 	}
@@ -226,6 +226,13 @@ func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
 	}
 	return p, nil
 }
+
+type stanzaAt struct {
+	line int
+	pkg  string
+}
+
+func (a stanzaAt) String() string { return fmt.Sprintf("stanza at line %d (%s)", a.line, a.pkg) }
 
 // parseSource reads a Source field, "name" or "name (version)"; the
 // version is given when it differs from the binary's (binNMUs, "+b1").
