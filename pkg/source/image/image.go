@@ -207,7 +207,7 @@ func openLocal(ctx context.Context, path string, sel selection) (*Image, error) 
 		if err != nil {
 			return nil, err
 		}
-		return newImage(img, dig, false, nil, "OCI layout "+path)
+		return newImage(img, dig, false, "OCI layout "+path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -242,7 +242,7 @@ func openTar(ctx context.Context, f *os.File, path string, size int64, sel selec
 		if err != nil {
 			return nil, err
 		}
-		return newImage(img, dig, false, nil, where)
+		return newImage(img, dig, false, where)
 	case t.has("manifest.json"):
 		return openArchive(t, path, sel)
 	}
@@ -306,7 +306,7 @@ func openArchive(t *tarFile, path string, sel selection) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	im, err := newImage(img, "", raw, nil, where)
+	im, err := newImage(img, "", raw, where)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func openRemote(ctx context.Context, ref string, sel selection, opts Options) (*
 			return nil, remoteError(r, err)
 		}
 	}
-	im, err := newImage(img, dig, false, nil, where)
+	im, err := newImage(img, dig, false, where)
 	if err != nil {
 		return nil, remoteError(r, err)
 	}
@@ -407,7 +407,7 @@ func remoteError(r name.Reference, err error) error {
 }
 
 // newImage reads the config and lines up layers, diff IDs and history.
-func newImage(img v1.Image, digest string, raw bool, closer io.Closer, where string) (*Image, error) {
+func newImage(img v1.Image, digest string, raw bool, where string) (*Image, error) {
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("%s: config: %w", where, err)
@@ -437,7 +437,7 @@ func newImage(img v1.Image, digest string, raw bool, closer io.Closer, where str
 		}
 	}
 	created := createdBy(cfg.History, len(ls))
-	im := &Image{Digest: digest, ID: id.String(), Config: cfg, v1: ls, raw: raw, closer: closer}
+	im := &Image{Digest: digest, ID: id.String(), Config: cfg, v1: ls, raw: raw}
 	for i := range ls {
 		l := inventory.Layer{Index: i, DiffID: cfg.RootFS.DiffIDs[i].String(), CreatedBy: created[i]}
 		if raw {

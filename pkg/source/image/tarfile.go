@@ -28,7 +28,6 @@ const (
 	compNone       = 0
 	compGzip       = 1
 	compZstd       = 2
-	tarBlockSize   = 512
 	gzipMagic      = "\x1f\x8b"
 	zstdMagic      = "\x28\xb5\x2f\xfd"
 	ociBlobsPrefix = "blobs/"
