@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -225,7 +226,7 @@ func Merge(inv *Inventory, res []fileResult) {
 		return cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.analyzer, b.analyzer))
 	})
 	for _, r := range res {
-		if r.result.OS != nil && (inv.OS == nil || osRank(r.result.OS) > osRank(inv.OS)) {
+		if r.result.OS != nil && (inv.OS == nil || OSRank(r.result.OS) > OSRank(inv.OS)) {
 			inv.OS = r.result.OS
 		}
 	}
@@ -235,15 +236,20 @@ func Merge(inv *Inventory, res []fileResult) {
 	Finish(inv)
 }
 
-// osRank prefers the more specific OS description when several files
-// give one (distroless over the Debian os-release beneath it).
-func osRank(o *OS) int {
+// OSRank orders descriptions of an OS when several files give one: a
+// distroless marker beats the Debian beneath it, a description with an
+// OSV ecosystem beats one without, and os-release beats the rest
+// (debian_version alone gives "12.15" and no name).
+func OSRank(o *OS) int {
 	n := 0
-	if o.Ecosystem != "" {
-		n++
-	}
 	if o.Distroless {
+		n += 4
+	}
+	if o.Ecosystem != "" {
 		n += 2
+	}
+	if path.Base(o.Path) == "os-release" {
+		n++
 	}
 	return n
 }
@@ -342,5 +348,5 @@ var ErrTooLarge = errors.New("file too large")
 // rule Merge uses; image scans, which merge layers themselves, pick with
 // it.
 func PreferOS(o, cur *OS) bool {
-	return o != nil && (cur == nil || osRank(o) > osRank(cur))
+	return o != nil && (cur == nil || OSRank(o) > OSRank(cur))
 }

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -90,19 +89,7 @@ func (analyzer) Analyze(_ context.Context, f *inventory.File) (*inventory.Result
 // Rank orders descriptions of the same tree's OS, higher better: the one
 // inventory.Merge should keep when several files give one. It is what the
 // package documentation lists, with distroless first.
-func Rank(o *inventory.OS) int {
-	n := 0
-	if o.Distroless {
-		n += 4
-	}
-	if o.Ecosystem != "" {
-		n += 2
-	}
-	if path.Base(o.Path) == "os-release" {
-		n++
-	}
-	return n
-}
+func Rank(o *inventory.OS) int { return inventory.OSRank(o) }
 
 func parse(k kind, b []byte) (*inventory.OS, error) {
 	switch k {
