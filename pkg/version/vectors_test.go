@@ -35,7 +35,7 @@ type vector struct {
 	invalid bool
 }
 
-func readVectors(t *testing.T, path string) []vector {
+func readVectors(t testing.TB, path string) []vector {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
