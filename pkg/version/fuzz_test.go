@@ -38,4 +38,3 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
-
