@@ -76,6 +76,10 @@ type Image struct {
 	// Digest is the manifest digest; empty for docker save archives, which
 	// hold no manifest.
 	Digest string
+	// IndexDigest is the digest of the multi-platform index the image was
+	// picked from (what registries list as the repo digest); empty for
+	// single-platform images.
+	IndexDigest string
 	// ID is the config digest (docker's image ID).
 	ID string
 	// Config is the image configuration: platform, env, user, history.
@@ -203,11 +207,16 @@ func openLocal(ctx context.Context, path string, sel selection) (*Image, error) 
 		if err != nil {
 			return nil, fmt.Errorf("read OCI layout %s: %w", path, err)
 		}
-		img, dig, err := sel.pick(ctx, idx, "OCI layout "+path)
+		img, dig, index, err := sel.pick(ctx, idx, "OCI layout "+path)
 		if err != nil {
 			return nil, err
 		}
-		return newImage(img, dig, false, "OCI layout "+path)
+		im, err := newImage(img, dig, false, "OCI layout "+path)
+		if err != nil {
+			return nil, err
+		}
+		im.IndexDigest = index
+		return im, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -238,11 +247,16 @@ func openTar(ctx context.Context, f *os.File, path string, size int64, sel selec
 		if err != nil {
 			return nil, err
 		}
-		img, dig, err := sel.pick(ctx, idx, where)
+		img, dig, index, err := sel.pick(ctx, idx, where)
 		if err != nil {
 			return nil, err
 		}
-		return newImage(img, dig, false, where)
+		im, err := newImage(img, dig, false, where)
+		if err != nil {
+			return nil, err
+		}
+		im.IndexDigest = index
+		return im, nil
 	case t.has("manifest.json"):
 		return openArchive(t, path, sel)
 	}
@@ -355,15 +369,18 @@ func openRemote(ctx context.Context, ref string, sel selection, opts Options) (*
 	}
 	where := "registry image " + r.Name()
 	var img v1.Image
-	dig := desc.Digest.String()
+	dig, index := desc.Digest.String(), ""
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()
 		if err != nil {
 			return nil, remoteError(r, err)
 		}
-		img, dig, err = sel.pick(ctx, idx, where)
+		img, dig, index, err = sel.pick(ctx, idx, where)
 		if err != nil {
 			return nil, remoteError(r, err)
+		}
+		if index == "" {
+			index = desc.Digest.String()
 		}
 	} else {
 		img, err = desc.Image()
@@ -375,6 +392,7 @@ func openRemote(ctx context.Context, ref string, sel selection, opts Options) (*
 	if err != nil {
 		return nil, remoteError(r, err)
 	}
+	im.IndexDigest = index
 	if err := sel.check(im.Config, where); err != nil {
 		return nil, err
 	}

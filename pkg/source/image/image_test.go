@@ -126,7 +126,7 @@ func TestFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer im.Close()
-			if im.Name != tc.ref || im.Digest != tc.digest || im.ID != wantID.String() {
+			if im.Name != tc.ref || im.Digest != tc.digest || im.ID != wantID.String() || im.IndexDigest != "" {
 				t.Errorf("name %q digest %q id %q, want %q %q %q", im.Name, im.Digest, im.ID, tc.ref, tc.digest, wantID)
 			}
 			if im.Platform() != "linux/amd64" || im.Config.Config.User != "1000" || len(im.Config.History) != 8 {

@@ -34,19 +34,21 @@ type candidate struct {
 }
 
 // pick chooses an image from idx (recursing into nested indexes) by
-// digest, tag and platform.
-func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (v1.Image, string, error) {
+// digest, tag and platform. It returns the image's manifest digest and
+// the digest of the index manifest that lists it, if that is a blob (the
+// index.json of a layout is not).
+func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (img v1.Image, digest, index string, err error) {
 	var cands []candidate
 	if err := flatten(ctx, idx, nil, nil, &cands, 0); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", where, err)
+		return nil, "", "", fmt.Errorf("%s: %w", where, err)
 	}
 	if len(cands) == 0 {
-		return nil, "", fmt.Errorf("%w: %s: its index lists no image manifests", ErrNotFound, where)
+		return nil, "", "", fmt.Errorf("%w: %s: its index lists no image manifests", ErrNotFound, where)
 	}
 	if s.digest != nil {
 		cands = filter(cands, func(c candidate) bool { return slices.Contains(c.digests, *s.digest) })
 		if len(cands) == 0 {
-			return nil, "", fmt.Errorf("%w: %s has no manifest %s", ErrNotFound, where, s.digest)
+			return nil, "", "", fmt.Errorf("%w: %s has no manifest %s", ErrNotFound, where, s.digest)
 		}
 	}
 	if s.tag != "" {
@@ -55,7 +57,7 @@ func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (v
 			return slices.ContainsFunc(c.refs, func(r string) bool { return sameTag(r, s.tag) })
 		})
 		if len(cands) == 0 {
-			return nil, "", fmt.Errorf("%w: %s has no image tagged %s; it holds %s", ErrNotFound, where, s.tag, listOr(allRefs(all), "no tagged images"))
+			return nil, "", "", fmt.Errorf("%w: %s has no image tagged %s; it holds %s", ErrNotFound, where, s.tag, listOr(allRefs(all), "no tagged images"))
 		}
 	}
 	// Attestations and other non-runnable manifests are not candidates.
@@ -68,17 +70,17 @@ func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (v
 		}
 		img, err := cands[i].parent.Image(cands[i].desc.Digest)
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: manifest %s: %w", where, cands[i].desc.Digest, err)
+			return nil, "", "", fmt.Errorf("%s: manifest %s: %w", where, cands[i].desc.Digest, err)
 		}
 		cfg, err := img.ConfigFile()
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: manifest %s: config: %w", where, cands[i].desc.Digest, err)
+			return nil, "", "", fmt.Errorf("%s: manifest %s: config: %w", where, cands[i].desc.Digest, err)
 		}
 		p := platformOf(cfg)
 		cands[i].platform = &p
 	}
 	if len(cands) == 0 {
-		return nil, "", fmt.Errorf("%w: %s lists only attestations", ErrNotFound, where)
+		return nil, "", "", fmt.Errorf("%w: %s lists only attestations", ErrNotFound, where)
 	}
 	if len(cands) > 1 || s.explicit {
 		all := cands
@@ -90,7 +92,7 @@ func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (v
 					avail = append(avail, p)
 				}
 			}
-			return nil, "", fmt.Errorf("%w %s in %s; available: %s", ErrPlatform, s.platform.String(), where, strings.Join(avail, ", "))
+			return nil, "", "", fmt.Errorf("%w %s in %s; available: %s", ErrPlatform, s.platform.String(), where, strings.Join(avail, ", "))
 		}
 		if exact := filter(cands, func(c candidate) bool { return c.platform.Variant == s.platform.Variant }); len(exact) > 0 {
 			cands = exact
@@ -107,15 +109,18 @@ func (s selection) pick(ctx context.Context, idx v1.ImageIndex, where string) (v
 				}
 				names = append(names, n)
 			}
-			return nil, "", fmt.Errorf("%w for %s in %s: pick one with :TAG or @DIGEST from %s", ErrAmbiguous, s.platform.String(), where, strings.Join(names, ", "))
+			return nil, "", "", fmt.Errorf("%w for %s in %s: pick one with :TAG or @DIGEST from %s", ErrAmbiguous, s.platform.String(), where, strings.Join(names, ", "))
 		}
 	}
 	c := cands[0]
-	img, err := c.parent.Image(c.desc.Digest)
+	img, err = c.parent.Image(c.desc.Digest)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: manifest %s: %w", where, c.desc.Digest, err)
+		return nil, "", "", fmt.Errorf("%s: manifest %s: %w", where, c.desc.Digest, err)
 	}
-	return img, c.desc.Digest.String(), nil
+	if n := len(c.digests); n >= 2 {
+		index = c.digests[n-2].String()
+	}
+	return img, c.desc.Digest.String(), index, nil
 }
 
 // maxIndexDepth bounds nested indexes, which a crafted layout could make

@@ -44,6 +44,10 @@ func multiArch(t testing.TB) (v1.ImageIndex, map[string]v1.Hash) {
 func TestPlatform(t *testing.T) {
 	ctx := context.Background()
 	idx, digests := multiArch(t)
+	idxDigest, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A layout whose index.json points at the multi-arch index, as
 	// `crane pull --format=oci` and docker 25+ write them.
 	lay := filepath.Join(t.TempDir(), "layout")
@@ -51,7 +55,7 @@ func TestPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{annRefName: "1.0"})); err != nil {
+	if err = p.AppendIndex(idx, layout.WithAnnotations(map[string]string{annRefName: "1.0"})); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(registry.New(registry.Logger(discardLogger())))
@@ -76,6 +80,9 @@ func TestPlatform(t *testing.T) {
 			}
 			if im.Digest != digests[tc.want].String() || im.Platform() != tc.want {
 				t.Errorf("%s --platform %q: got %s %s, want %s %s", src, tc.platform, im.Platform(), im.Digest, tc.want, digests[tc.want])
+			}
+			if im.IndexDigest != idxDigest.String() {
+				t.Errorf("%s: index digest %s, want %s", src, im.IndexDigest, idxDigest)
 			}
 			inv, err := im.Inventory(ctx, testScanner())
 			if err != nil || len(inv.Packages) != 1 || inv.Packages[0].Version != strings.ReplaceAll(tc.want, "/", "-") {

@@ -107,7 +107,7 @@ func (im *Image) walkLayer(ctx context.Context, i int, fn WalkFunc, problem func
 			break
 		}
 		if err != nil {
-			report(last, fmt.Errorf("layer stream broken after this entry: %w", err))
+			report(last, fmt.Errorf("layer stream broken in or after this entry: %w", err))
 			return nil
 		}
 		e, ok := entryOf(h)
