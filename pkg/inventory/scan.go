@@ -311,7 +311,7 @@ func OSPURL(p *Package, o *OS) string {
 			version = version[i+1:]
 		}
 	}
-	if p.SourceName != "" && p.SourceName != p.Name {
+	if p.SourceName != "" && (p.SourceName != p.Name || p.SourceVersion != "" && p.SourceVersion != p.Version) {
 		src := p.SourceName
 		if p.SourceVersion != "" && p.SourceVersion != p.Version {
 			src += "@" + p.SourceVersion
