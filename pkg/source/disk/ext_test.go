@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"testing"
@@ -99,7 +100,7 @@ func TestFileReadAt(t *testing.T) {
 					t.Errorf("%v %s ReadAt(%d, %d) = %d, %v; want %d", opts, name, c.off, c.n, n, err, wantN)
 					continue
 				}
-				if diff := cmp.Diff(content[c.off:c.off+n], buf[:n]); diff != "" {
+				if !bytes.Equal(content[c.off:c.off+n], buf[:n]) {
 					t.Errorf("%v %s ReadAt(%d, %d) content differs", opts, name, c.off, c.n)
 				}
 			}
