@@ -163,7 +163,9 @@ func Open(ctx context.Context, ref string, opts Options) (*Image, error) {
 }
 
 // splitLocal finds the longest prefix of ref that exists on disk, cut at
-// the end or before a ':' or '@'.
+// the end or before a ':' or '@'. A shorter prefix counts only if it is a
+// file or an OCI layout, so that "alpine:3.20" still means the registry
+// when the working directory happens to hold a directory named alpine.
 func splitLocal(ref string) (path, rest string, sep byte, ok bool) {
 	if _, err := os.Stat(ref); err == nil {
 		return ref, "", 0, true
@@ -172,9 +174,16 @@ func splitLocal(ref string) (path, rest string, sep byte, ok bool) {
 		if ref[i] != ':' && ref[i] != '@' {
 			continue
 		}
-		if _, err := os.Stat(ref[:i]); err == nil {
-			return ref[:i], ref[i+1:], ref[i], true
+		fi, err := os.Stat(ref[:i])
+		if err != nil {
+			continue
 		}
+		if fi.IsDir() {
+			if _, err := os.Stat(filepath.Join(ref[:i], "oci-layout")); err != nil {
+				continue
+			}
+		}
+		return ref[:i], ref[i+1:], ref[i], true
 	}
 	return "", "", 0, false
 }

@@ -3,6 +3,8 @@ package image
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -228,5 +231,29 @@ func TestLayersHistoryMismatch(t *testing.T) {
 	}
 	if got := createdBy(h, 1); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("createdBy = %q", got)
+	}
+}
+
+// errTransport fails every request: tests never reach the internet.
+type errTransport struct{}
+
+func (errTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("no network in tests: %s", r.URL.Host)
+}
+
+// TestRefNotShadowedByDirectory: a directory that is no image layout
+// does not turn a registry reference into a local path.
+func TestRefNotShadowedByDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("alpine", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), "alpine:3.20", Options{Transport: errTransport{}, Keychain: authn.NewMultiKeychain()})
+	if err == nil || !strings.Contains(err.Error(), "no network in tests: index.docker.io") {
+		t.Errorf("alpine:3.20 with a directory alpine here: %v, want a registry request", err)
+	}
+	// The directory itself, named whole, is an error about it.
+	if _, err := Open(context.Background(), "alpine", Options{}); !errors.Is(err, ErrFormat) {
+		t.Errorf("alpine: %v, want ErrFormat", err)
 	}
 }

@@ -70,6 +70,7 @@ const maxInMemory = 32 << 20
 // compression, truncated tar) is reported to problem with the layer set,
 // after its entries read before the fault were handed to fn, and the walk
 // goes on with the next layer. An error fn returns stops the walk.
+// problem must not be nil.
 //
 // Walk reports each layer's entries as written; honouring whiteouts and
 // opaque directories across layers is the caller's business (Inventory
