@@ -71,11 +71,12 @@ func newRoot(stdio IO) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "mamori",
 		Short:         "Kubernetes security: scan, enforce, watch, explain",
-		Long:          "mamori (守り, protection) finds misconfigurations in Kubernetes manifests, with positions you can click.",
+		Long:          "mamori (守り, protection) finds misconfigurations in Kubernetes manifests and known vulnerabilities in images, filesystems and disks.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio), newWebhook(stdio))
+	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio), newWebhook(stdio),
+		newDB(stdio), newVuln(stdio), newVersionCompare(stdio))
 	return root
 }
 

@@ -84,6 +84,7 @@ func newScan(stdio IO) *cobra.Command {
 	f.StringArrayVar(&fl.policies, "policy", nil, "file or directory of mamori CEL policies (kind: Policy) to evaluate beside the built-in checks (repeatable)")
 	f.StringVar(&fl.compliance, "compliance", "", "print a per-control report for a framework instead of the findings: "+strings.Join(compliance.Names(), ", "))
 	scan.AddCommand(config)
+	scan.AddCommand(newScanArtifacts(stdio)...)
 	return scan
 }
 

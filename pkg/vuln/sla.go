@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
-	"github.com/mamori-dev/mamori/pkg/osv"
 )
 
 // SLA is the security team's standard: the days allowed to fix a
@@ -45,18 +44,21 @@ func ParseSLA(s string) (SLA, error) {
 
 // applySLA sets the first-seen day, due date and overdue mark of a
 // vulnerability finding. The clock starts when the caller first saw the
-// finding (by fingerprint or by ID), else when the record was published;
-// without either there is no due date.
-func applySLA(f *finding.Finding, rec *osv.Vulnerability, opts Options) {
+// finding (by fingerprint or by ID), else when the earliest record of it
+// was published; without either there is no due date.
+func applySLA(f *finding.Finding, opts Options) {
 	v := f.Vulnerability
+	v.Due, v.Overdue = "", false
 	start, ok := opts.FirstSeen[f.Fingerprint]
 	if !ok {
 		start, ok = opts.FirstSeen[v.ID]
 	}
 	if ok {
 		v.FirstSeen = start.UTC().Format(time.DateOnly)
-	} else if !rec.Published.IsZero() && rec.Published.Year() > 1 {
-		start, ok = rec.Published, true
+	} else if v.Published != "" {
+		var err error
+		start, err = time.Parse(time.DateOnly, v.Published)
+		ok = err == nil
 	}
 	days, has := opts.SLA[f.Severity()]
 	if !ok || !has {

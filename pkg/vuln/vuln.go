@@ -154,7 +154,6 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory, opts Optio
 			}
 			sev := rate(src, rec, q, aliasCache)
 			f := newFinding(p, q, rec, d, fixed, sev, rules)
-			applySLA(&f, rec, opts)
 			// One finding per vulnerability and package: a GHSA and a
 			// PYSEC record of the same CVE merge.
 			if j, dup := found[f.Vulnerability.ID]; dup {
@@ -166,6 +165,11 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory, opts Optio
 		}
 		if len(res.Findings) > before {
 			res.Matched++
+		}
+		// After merging: the SLA follows the merged severity and the
+		// earliest publication.
+		for j := before; j < len(res.Findings); j++ {
+			applySLA(&res.Findings[j], opts)
 		}
 	}
 	whys := make([]string, 0, len(unmatched))
@@ -365,7 +369,7 @@ func mergeFinding(dst, src *finding.Finding) {
 		d.SeveritySource, d.Scores = s.SeveritySource, s.Scores
 	}
 	if s.Published != "" && (d.Published == "" || s.Published < d.Published) {
-		d.Published, d.Due, d.Overdue = s.Published, s.Due, s.Overdue
+		d.Published = s.Published
 	}
 }
 
