@@ -12,6 +12,7 @@ test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	KUBEBUILDER_ASSETS="$$(GO=$(GO) hack/envtest.sh)" && export KUBEBUILDER_ASSETS MAMORI_REQUIRE_ENVTEST=1 MAMORI_REQUIRE_DATA=1 && \
+	MAMORI_DEBIAN_ROOTFS="$$(hack/debian-rootfs.sh 2>/dev/null || true)" && export MAMORI_DEBIAN_ROOTFS && \
 	$(GO) test -race -count=1 ./...
 
 # Scan the bundled examples (no network, no cluster).
