@@ -156,7 +156,7 @@ func TestImportCounts(t *testing.T) {
 	if st.Replaced+st.Kept != read-len(ids) {
 		t.Errorf("replaced %d + kept %d, want the %d duplicate IDs", st.Replaced, st.Kept, read-len(ids))
 	}
-	if imported("Debian.zip") && (meta.Bases["Debian"] == 0 || meta.Ecosystems["Debian:12"] == 0) || meta.Bases["PyPI"] == 0 {
+	if imported("Debian.zip") && (meta.Bases["Debian"] == 0 || meta.Ecosystems["Debian:12"] == 0) || meta.Bases["Go"] == 0 {
 		t.Errorf("ecosystem counts missing: %v", meta.Bases)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
