@@ -69,7 +69,7 @@ func TestLayerFaults(t *testing.T) {
 		}, []string{"early", "late", "base", "top"}, "gzip: invalid checksum"},
 		{"not gzip", func(t *testing.T, blob string) {
 			os.WriteFile(blob, []byte(strings.Repeat("garbage ", 200)), 0o644)
-		}, []string{"base", "top"}, "layer stream broken"},
+		}, []string{"base", "top"}, "layer is no readable tar stream: archive/tar: invalid tar header"},
 		{"missing blob", func(t *testing.T, blob string) {
 			os.Remove(blob)
 		}, []string{"base", "top"}, "open layer"},

@@ -108,7 +108,11 @@ func (im *Image) walkLayer(ctx context.Context, i int, fn WalkFunc, problem func
 			break
 		}
 		if err != nil {
-			report(last, fmt.Errorf("layer stream broken in or after this entry: %w", err))
+			if last == "" {
+				report("", fmt.Errorf("layer is no readable tar stream: %w", err))
+			} else {
+				report(last, fmt.Errorf("layer stream broken in or after this entry: %w", err))
+			}
 			return nil
 		}
 		e, ok := entryOf(h)
