@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -288,5 +289,37 @@ func TestInventoryCanceled(t *testing.T) {
 	err = im.Walk(ctx, func(inventory.Layer, Entry, inventory.OpenFunc) error { return nil }, func(inventory.Problem) {})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Walk after cancel: %v, want context.Canceled", err)
+	}
+}
+
+// TestHardlinks: a hard link to an analyzed file carries its packages
+// under its own path, and outlives the deletion of its target; a link an
+// analyzer wants to a file none read is a problem.
+func TestHardlinks(t *testing.T) {
+	ctx := context.Background()
+	hard := func(name, to string) tf { return tf{name: name, typ: tar.TypeLink, link: to} }
+	img := buildImage(t, "linux/amd64",
+		step{"install", []tf{
+			pkgdb("opt/tool", "tool=1"), hard("usr/bin/pkgdb", "opt/tool/pkgdb"),
+			file("usr/share/blob", "data"), hard("srv/pkgdb", "usr/share/blob"),
+			hard("usr/share/blob2", "usr/share/blob"), // wanted by no one: nothing to say
+		}},
+		step{"rm -rf /opt/tool", []tf{whiteout("opt/tool")}},
+	)
+	im, err := Open(ctx, writeLayout(t, img), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := im.Inventory(ctx, testScanner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := summarize(inv)
+	want := summary{
+		Packages: []string{"usr/bin/pkgdb tool@1: layer 0 (install)"},
+		Problems: []string{"layer 0 srv/pkgdb: : hard link to usr/share/blob, which no analyzer read, so its content is gone from the stream"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

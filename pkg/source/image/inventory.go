@@ -3,6 +3,7 @@ package image
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"hash/maphash"
 	"path"
 	"runtime"
@@ -33,6 +34,9 @@ const maxWalkers = 4
 // layer up to the final one: a package installed in the base layer keeps
 // layer 0 when later layers rewrite the database around it.
 //
+// A hard link takes the results of its target (earlier in the same
+// layer) under its own path; sparse files are not read.
+//
 // Faults of single layers or files are Problems with the layer set; the
 // rest of the image is still scanned. The error is for ctx.
 //
@@ -42,9 +46,16 @@ const maxWalkers = 4
 // as strings, so that images with millions of files fit in memory.
 func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventory.Inventory, error) {
 	n := len(im.layers)
-	sq := &squash{seed: maphash.MakeSeed(), flags: make([]map[uint64]uint8, n), results: map[layerPath]*version{}}
-	for i := range sq.flags {
+	sq := &squash{
+		seed:    maphash.MakeSeed(),
+		flags:   make([]map[uint64]uint8, n),
+		wanted:  make([]map[string]inventory.FileInfo, n),
+		results: map[layerPath]*version{},
+		links:   map[layerPath]string{},
+	}
+	for i := range n {
 		sq.flags[i] = map[uint64]uint8{}
+		sq.wanted[i] = map[string]inventory.FileInfo{}
 	}
 	var (
 		mu   sync.Mutex
@@ -86,7 +97,12 @@ func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventor
 		default:
 			fl[h] |= fEntry | fNonDir
 		}
-		if e.Kind != File {
+		switch e.Kind {
+		case File:
+		case Hardlink:
+			sq.link(l, e, s.Analyzers, problem)
+			return nil
+		default:
 			return nil
 		}
 		var want []inventory.Analyzer
@@ -98,6 +114,7 @@ func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventor
 		if len(want) == 0 {
 			return nil
 		}
+		sq.wanted[l.Index][e.Path] = e.Info
 		f, err := open()
 		if err != nil {
 			return nil // Walk reports it as a problem of the layer
@@ -138,6 +155,7 @@ func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventor
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	sq.resolveLinks()
 	sq.merge(inv, im.layers)
 	inventory.Finish(inv)
 	slices.SortStableFunc(inv.Problems, func(a, b inventory.Problem) int {
@@ -202,12 +220,63 @@ func analyze(ctx context.Context, j job, l inventory.Layer) (*version, []invento
 	return v, probs
 }
 
-// squash is what the walk recorded: per layer, hashed paths with flags;
-// per analyzed file version, its results.
+// squash is what the walk recorded: per layer, hashed paths with flags
+// and the analyzed paths; per analyzed file version, its results; hard
+// links to analyzed files.
 type squash struct {
 	seed    maphash.Seed
 	flags   []map[uint64]uint8
+	wanted  []map[string]inventory.FileInfo
 	results map[layerPath]*version
+	mu      sync.Mutex // guards links
+	links   map[layerPath]string
+}
+
+// link records a hard link an analyzer wants. Its content went by in the
+// stream as its target's, so it takes the target's results; a target no
+// analyzer read is a problem, not a silent gap.
+func (sq *squash) link(l inventory.Layer, e Entry, as []inventory.Analyzer, problem func(inventory.Problem)) {
+	info, analyzed := sq.wanted[l.Index][e.Link]
+	if !analyzed {
+		info = inventory.FileInfo{Mode: e.Info.Mode}
+	}
+	if !slices.ContainsFunc(as, func(a inventory.Analyzer) bool { return a.Wants(e.Path, info) }) {
+		return
+	}
+	if !analyzed {
+		lc := l
+		problem(inventory.Problem{Path: e.Path, Layer: &lc, Err: fmt.Errorf("hard link to %s, which no analyzer read, so its content is gone from the stream", e.Link)})
+		return
+	}
+	sq.mu.Lock()
+	sq.links[layerPath{l.Index, e.Path}] = e.Link
+	sq.mu.Unlock()
+}
+
+// resolveLinks gives each hard link its target's results, under its own
+// path.
+func (sq *squash) resolveLinks() {
+	for lp, target := range sq.links {
+		v := sq.results[layerPath{lp.layer, target}]
+		if v == nil {
+			continue // the target could not be read: reported already
+		}
+		alias := &version{keys: v.keys}
+		for _, r := range v.results {
+			c := *r.result
+			c.Packages = slices.Clone(c.Packages)
+			for i := range c.Packages {
+				c.Packages[i].Path = lp.path
+			}
+			if c.OS != nil {
+				o := *c.OS
+				o.Path = lp.path
+				c.OS = &o
+			}
+			alias.results = append(alias.results, analyzerResult{r.analyzer, &c})
+		}
+		sq.results[lp] = alias
+	}
 }
 
 // touched reports whether layer k changes path p: writes, deletes or
