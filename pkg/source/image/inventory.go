@@ -41,7 +41,9 @@ const maxWalkers = 4
 // rest of the image is still scanned. The error is for ctx.
 //
 // Layers are decompressed concurrently, up to GOMAXPROCS (at most 4), and
-// analysis runs in s.Workers goroutines while the streams go on. Each
+// analysis runs in s.Workers goroutines while the streams go on: at most
+// one wanted file per walker and per worker is held at once, in memory up
+// to 32 MiB and in a file under Options.TempDir beyond. Each
 // layer's paths are kept as 64-bit hashes (about 12 bytes per entry), not
 // as strings, so that images with millions of files fit in memory.
 func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventory.Inventory, error) {
