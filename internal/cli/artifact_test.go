@@ -18,13 +18,13 @@ import (
 	"github.com/mamori-dev/mamori/pkg/vulndb"
 )
 
-const rootfs = "testdata/artifact/rootfs"
+const rootfs = "../../examples/vuln/rootfs"
 
 // testDB imports the matcher's hand-written records into a new database.
 func testDB(t *testing.T) string {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "osv.db")
-	if _, err := vulndb.Import(context.Background(), db, []string{"../../pkg/vuln/testdata/records"}, vulndb.ImportOptions{}); err != nil {
+	if _, err := vulndb.Import(context.Background(), db, []string{"../../examples/vuln/osv.zip"}, vulndb.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -172,7 +172,7 @@ func TestScanRootfs(t *testing.T) {
 
 func TestScanFs(t *testing.T) {
 	db := testDB(t)
-	rep := scanJSON(t, ExitClean, "scan", "fs", "--db", db, "testdata/artifact")
+	rep := scanJSON(t, ExitClean, "scan", "fs", "--db", db, "../../examples/vuln")
 	// A source scan reads lock files, not the installed dist-info or the
 	// dpkg database under the rootfs fixture.
 	if got := ids(rep); !slices.Equal(got, []string{"CVE-2024-22195 jinja2 src/requirements.txt"}) {
