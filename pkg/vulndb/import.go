@@ -260,7 +260,7 @@ func compactTo(src *bolt.DB, dir, dbPath string) (string, error) {
 	f.Close()
 	dst, err := bolt.Open(name, 0o644, &bolt.Options{NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err == nil {
-		err = bolt.Compact(dst, src, 64<<20)
+		err = bolt.Compact(dst, src, 8<<20)
 		if err == nil {
 			err = dst.Sync()
 		}
@@ -295,7 +295,7 @@ func copyOld(path string, db *bolt.DB) (Meta, error) {
 		}); err != nil {
 			return m, fmt.Errorf("%s: %w", path, err)
 		}
-		if err := bolt.Compact(db, old, 64<<20); err != nil {
+		if err := bolt.Compact(db, old, 8<<20); err != nil {
 			return m, fmt.Errorf("copy %s: %w", path, err)
 		}
 		return m, nil
