@@ -406,6 +406,7 @@ func readInputs(parent context.Context, db *bolt.DB, inputs []input, opts Import
 		}
 		st.Read++
 		counts[r.in]++
+		r.e.archive = inputs[r.in].eco
 		if werr = w.add(r.e); werr != nil {
 			cancel()
 		}
@@ -598,11 +599,33 @@ func (w *writer) add(e *entry) error {
 		if err != nil {
 			return fmt.Errorf("stored %s: %w", e.id, err)
 		}
+		oldV, err := decodeStored(w.dec, old)
+		if err != nil {
+			return fmt.Errorf("stored %s: %w", e.id, err)
+		}
+		oldKeys, _, _ := indexKeys(oldV)
+		oldBases := keyBases(oldKeys)
+		// An all.zip archive speaks for its own ecosystem: the combined
+		// per-CVE records of Debian.zip and Alpine.zip were captured days
+		// apart, and a newer Alpine-only copy must not take the Debian
+		// entries away, nor an older copy bring stale ones back.
+		speaksFor := func(base string) bool { return e.archive == "" || base == e.archive }
 		if !e.modified.After(t) {
 			w.st.Kept++
-			return nil
+			if e.archive == "" || oldBases[e.archive] {
+				return nil
+			}
+			// The stored copy has no entry for this archive's ecosystem.
+			for k, v := range e.pkgs {
+				if BaseEcosystem(keyEcosystem(k)) == e.archive {
+					c := w.change(k)
+					delete(c.drop, e.id)
+					c.put[e.id] = v
+				}
+			}
+			return w.addEcos(e, e.archive)
 		}
-		if err := w.remove(e.id, old); err != nil {
+		if err := w.remove(e.id, old, speaksFor); err != nil {
 			return fmt.Errorf("replace %s: %w", e.id, err)
 		}
 		w.st.Replaced++
@@ -635,13 +658,24 @@ func (w *writer) add(e *entry) error {
 }
 
 // remove drops the index entries of a stored record about to be replaced.
-func (w *writer) remove(id string, stored []byte) error {
+// Only the entries of base ecosystems drop reports go; the others stay.
+func (w *writer) remove(id string, stored []byte, drop func(base string) bool) error {
 	v, err := decodeStored(w.dec, stored)
 	if err != nil {
 		return err
 	}
-	pkgKeys, refs, ecos := indexKeys(v)
+	pkgKeys, refs, allEcos := indexKeys(v)
+	var ecos []string
+	for _, k := range allEcos {
+		eco, _, _ := strings.Cut(k, "\x00")
+		if drop(BaseEcosystem(eco)) {
+			ecos = append(ecos, k)
+		}
+	}
 	for _, k := range pkgKeys {
+		if !drop(BaseEcosystem(keyEcosystem(k))) {
+			continue
+		}
 		c := w.change(k)
 		delete(c.put, id)
 		c.drop[id] = true
@@ -741,4 +775,34 @@ func countRecords(tx *bolt.Tx, m *Meta) error {
 		m.Bases[b] = len(ids)
 	}
 	return err
+}
+
+// addEcos records the entries of an older copy for its archive's
+// ecosystem base, for the per-ecosystem counts.
+func (w *writer) addEcos(e *entry, base string) error {
+	b := w.tx.Bucket(bucketEcos)
+	for _, k := range e.ecos {
+		eco, _, _ := strings.Cut(k, "\x00")
+		if BaseEcosystem(eco) == base {
+			if err := b.Put([]byte(k), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keyEcosystem is the ecosystem of a package key (ecosystem NUL name NUL).
+func keyEcosystem(k string) string {
+	eco, _, _ := strings.Cut(k, "\x00")
+	return eco
+}
+
+// keyBases is the set of base ecosystems of package keys.
+func keyBases(keys []string) map[string]bool {
+	m := map[string]bool{}
+	for _, k := range keys {
+		m[BaseEcosystem(keyEcosystem(k))] = true
+	}
+	return m
 }

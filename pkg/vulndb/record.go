@@ -28,6 +28,9 @@ type entry struct {
 	pkgs     map[string][]byte // key in bucketPkgs → this record trimmed for it, JSON
 	refs     []string          // keys in bucketRefs
 	ecos     []string          // keys in bucketEcos
+	// archive is the ecosystem of the all.zip the record came from, which
+	// speaks for that ecosystem's entries only; empty for JSON files.
+	archive string
 }
 
 // parseRecord decodes and checks one OSV record. Errors say what is wrong,

@@ -36,6 +36,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mamori-dev/mamori/pkg/osv"
+	"github.com/mamori-dev/mamori/pkg/version"
 )
 
 // ErrNotFound is returned by Get and Lookup for an unknown ID.
@@ -269,36 +270,11 @@ func (db *DB) Lookup(id string) ([]*osv.Vulnerability, error) {
 	return out, nil
 }
 
-// NormalizeName returns a package name as the index keys it: PEP 503 for
-// PyPI (lower case, runs of "-", "_" and "." become one "-"), unchanged
-// for every other ecosystem.
-func NormalizeName(ecosystem, name string) string {
-	if ecosystem != "PyPI" {
-		return name
-	}
-	var b strings.Builder
-	b.Grow(len(name))
-	sep := false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '-' || c == '_' || c == '.':
-			sep = true
-			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if sep {
-			b.WriteByte('-')
-			sep = false
-		}
-		b.WriteByte(c)
-	}
-	if sep {
-		b.WriteByte('-')
-	}
-	return b.String()
-}
+// NormalizeName returns a package name as the index keys it, as the
+// matcher compares names (version.Name): PEP 503 for PyPI, lower case for
+// NuGet and Packagist, whose registries ignore case while records keep
+// the publisher's spelling; unchanged for every other ecosystem.
+func NormalizeName(ecosystem, name string) string { return version.Name(ecosystem, name) }
 
 func pkgPrefix(ecosystem, name string) []byte {
 	k := make([]byte, 0, len(ecosystem)+len(name)+2)
