@@ -228,6 +228,11 @@ func TestScanImageLayers(t *testing.T) {
 			if code, _, errOut := run(t, "", "scan", "image", "--format", format, "-o", out, filepath.Join(dir, "oci")); code != 0 {
 				t.Fatalf("%s: exit %d: %s", format, code, errOut)
 			}
+			// Licences from Debian's copyright files join the dpkg
+			// packages through the image's layers too.
+			if data, err := os.ReadFile(out); err != nil || !strings.Contains(string(data), "LGPL-2.1") {
+				t.Errorf("%s: no libc6 licence in the SBOM (%v)", format, err)
+			}
 			back := scanJSON(t, ExitClean, "scan", "sbom", "--db", db, out)
 			got, want := idsOnly(back), idsOnly(rep)
 			if !slices.Equal(got, want) {

@@ -168,6 +168,10 @@ func (f *File) Reader() io.Reader { return io.NewSectionReader(f.ReaderAt, 0, f.
 type Result struct {
 	Packages []Package
 	OS       *OS
+	// Licenses gives licences of OS packages by package name, from files
+	// apart from the package database (Debian's copyright files);
+	// Finish joins them to the packages that have none.
+	Licenses map[string][]string
 }
 
 // Analyzer reads one kind of file.
@@ -209,4 +213,16 @@ type Inventory struct {
 	OS       *OS       `json:"os,omitempty"`
 	Packages []Package `json:"packages"`
 	Problems []Problem `json:"-"`
+	// Licenses collects Result.Licenses until Finish joins them.
+	Licenses map[string][]string `json:"-"`
+}
+
+// AddLicenses records licences of OS packages by name for Finish.
+func (inv *Inventory) AddLicenses(m map[string][]string) {
+	for name, l := range m {
+		if inv.Licenses == nil {
+			inv.Licenses = map[string][]string{}
+		}
+		inv.Licenses[name] = l
+	}
 }

@@ -232,6 +232,7 @@ func Merge(inv *Inventory, res []fileResult) {
 	}
 	for _, r := range res {
 		inv.Packages = append(inv.Packages, r.result.Packages...)
+		inv.AddLicenses(r.result.Licenses)
 	}
 	Finish(inv)
 }
@@ -264,6 +265,9 @@ func Finish(inv *Inventory) {
 		}
 		if p.PURL == "" {
 			p.PURL = OSPURL(p, inv.OS)
+		}
+		if len(p.Licenses) == 0 && p.Type == Dpkg {
+			p.Licenses = inv.Licenses[p.Name]
 		}
 	}
 	slices.SortStableFunc(inv.Packages, func(a, b Package) int {

@@ -29,7 +29,7 @@ import (
 // it was built with cargo-auditable.
 func Installed() []inventory.Analyzer {
 	return []inventory.Analyzer{
-		osrelease.New(), dpkg.New(), apk.New(), rpm.New(),
+		osrelease.New(), dpkg.New(), dpkg.NewCopyright(), apk.New(), rpm.New(),
 		golang.NewBinary(), rust.NewBinary(), rust.NewCargoLock(),
 		npm.NewInstalled(), python.NewInstalled(), php.NewInstalled(), ruby.NewGemspec(),
 		java.NewArchive(), dotnet.NewDepsJSON(),

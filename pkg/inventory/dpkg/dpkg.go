@@ -5,7 +5,8 @@
 // The database is a sequence of RFC 822-style stanzas separated by blank
 // lines (deb-control(5)). Only packages whose files are on disk are
 // reported; see installed for which states count. Debian's database holds
-// no licences, so Package.Licenses stays empty.
+// no licences: NewCopyright reads them from usr/share/doc/<package>/copyright
+// and inventory.Finish joins them to the packages.
 package dpkg
 
 import (

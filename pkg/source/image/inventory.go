@@ -336,6 +336,7 @@ func (sq *squash) merge(inv *inventory.Inventory, layers []inventory.Layer) {
 			if inventory.PreferOS(r.result.OS, inv.OS) {
 				inv.OS = r.result.OS
 			}
+			inv.AddLicenses(r.result.Licenses)
 			for _, pkg := range r.result.Packages {
 				key := pkgKey{pkg.Type, pkg.Name, pkg.Version}
 				from := f
