@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/mamori-dev/mamori/pkg/vulndb"
@@ -240,6 +247,55 @@ func TestScanImageLayers(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestScanImageRegistry pulls a multi-arch image from an in-process
+// registry on loopback over plain HTTP and picks the platform with
+// --platform. (Loopback registries are plain HTTP even without
+// --insecure; pkg/source/image tests the flag on a named host.)
+func TestScanImageRegistry(t *testing.T) {
+	db := testDB(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	layer, err := tarball.LayerFromFile(tarDir(t, rootfs, "var", "etc", "usr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if amd, err = mutate.AppendLayers(amd, layer); err != nil {
+		t.Fatal(err)
+	}
+	arm, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	ref, err := name.ParseReference(host+"/shop/api:1.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no credentials of the machine's own
+	rep := scanJSON(t, ExitClean, "scan", "image", "--db", db, "--insecure", "--platform", "linux/amd64", host+"/shop/api:1.0")
+	if len(rep.Findings) != 3 {
+		t.Errorf("linux/amd64: findings %v, want 3", ids(rep))
+	}
+	rep = scanJSON(t, ExitClean, "scan", "image", "--db", db, "--insecure", "--platform", "linux/arm64", host+"/shop/api:1.0")
+	if len(rep.Findings) != 0 {
+		t.Errorf("linux/arm64 (an empty image): findings %v", ids(rep))
+	}
+	code, _, errOut := run(t, "", "scan", "image", "--db", db, "--insecure", "--platform", "linux/s390x", host+"/shop/api:1.0")
+	if code != ExitError || !strings.Contains(errOut, "linux/arm64") {
+		t.Errorf("unknown platform: exit %d, stderr %q; want the available platforms listed", code, errOut)
+	}
 }
 
 func idsOnly(rep vulnJSON) []string {
