@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/package-url/packageurl-go"
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 
@@ -111,6 +113,7 @@ func newScanArtifacts(stdio IO) []*cobra.Command {
 type artifact struct {
 	inv    *inventory.Inventory
 	name   string // as reported: the reference with its digest, the path
+	ref    string // a registry reference, for images pulled from one
 	digest string
 	notes  []finding.Problem
 }
@@ -281,7 +284,11 @@ func collect(ctx context.Context, stdio IO, kind string, fl *artifactFlags, targ
 		if im.Digest != "" && !strings.Contains(target, "@") {
 			name = target + "@" + im.Digest
 		}
-		return &artifact{inv: inv, name: name, digest: im.Digest}, nil
+		art := &artifact{inv: inv, name: name, digest: im.Digest}
+		if _, err := os.Stat(target); err != nil {
+			art.ref = target // not a local layout or tarball
+		}
+		return art, nil
 	case "rootfs", "fs":
 		if fi, err := os.Stat(target); err != nil {
 			return nil, err
@@ -435,6 +442,9 @@ func applyVEX(rep *finding.Report, set *vex.Set, art *artifact) {
 	products := []string{art.name}
 	if art.digest != "" {
 		products = append(products, art.digest)
+		if p := ociPURL(art.ref, art.digest); p != "" {
+			products = append(products, p)
+		}
 	}
 	kept := rep.Findings[:0]
 	for _, f := range rep.Findings {
@@ -467,6 +477,26 @@ func applyVEX(rep *finding.Report, set *vex.Set, art *artifact) {
 		}})
 	}
 	rep.Findings = kept
+}
+
+// ociPURL is the package URL OpenVEX documents name an image by:
+// pkg:oci/api@sha256%3A…?repository_url=registry.example.com/shop/api.
+// It is empty for local images (layouts and tarballs).
+func ociPURL(ref, digest string) string {
+	if ref == "" {
+		return ""
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	repo := r.Context()
+	base := repo.RepositoryStr()
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	q := packageurl.Qualifiers{{Key: "repository_url", Value: repo.Name()}}
+	return packageurl.NewPackageURL("oci", "", strings.ToLower(base), digest, q, "").ToString()
 }
 
 // loadFirstSeen reads a map of fingerprint or vulnerability ID to date.

@@ -292,6 +292,15 @@ func TestScanImageRegistry(t *testing.T) {
 	if len(rep.Findings) != 0 {
 		t.Errorf("linux/arm64 (an empty image): findings %v", ids(rep))
 	}
+	// An OpenVEX statement about the image, by its OCI package URL, with
+	// the package as a subcomponent.
+	vexDoc := filepath.Join(t.TempDir(), "vex.json")
+	os.WriteFile(vexDoc, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://example.com/vex/2","author":"shop","timestamp":"2026-01-01T00:00:00Z","version":1,
+"statements":[{"vulnerability":{"name":"CVE-2023-5363"},"products":[{"@id":"pkg:oci/api?repository_url=`+host+`/shop/api","subcomponents":[{"@id":"pkg:deb/debian/libssl3"}]}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"}]}`), 0o644)
+	rep = scanJSON(t, ExitClean, "scan", "image", "--db", db, "--vex", vexDoc, "--show-suppressed", host+"/shop/api:1.0")
+	if len(rep.Findings) != 2 || len(rep.Suppressed) != 1 || rep.Suppressed[0].Finding.CheckID != "CVE-2023-5363" {
+		t.Errorf("with VEX: findings %v, suppressed %+v", ids(rep), rep.Suppressed)
+	}
 	code, _, errOut := run(t, "", "scan", "image", "--db", db, "--insecure", "--platform", "linux/s390x", host+"/shop/api:1.0")
 	if code != ExitError || !strings.Contains(errOut, "linux/arm64") {
 		t.Errorf("unknown platform: exit %d, stderr %q; want the available platforms listed", code, errOut)
@@ -379,5 +388,20 @@ func TestVulnExplain(t *testing.T) {
 	code, out, errOut = run(t, "", "vuln", "explain", "--db", db, "CVE-2024-22195", "--package", "Jinja2", "--version", "3.1.3")
 	if code != 0 || !strings.Contains(out, "GHSA-h5c8-rqwp-cp95") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestOCIPURL(t *testing.T) {
+	for _, tt := range []struct{ ref, want string }{
+		// packageurl-go percent-encodes the qualifier's slashes; VEX
+		// matching compares decoded values.
+		{"registry.example.com/shop/api:1.4", "pkg:oci/api@sha256:abc?repository_url=registry.example.com%2Fshop%2Fapi"},
+		{"alpine:3.20", "pkg:oci/alpine@sha256:abc?repository_url=index.docker.io%2Flibrary%2Falpine"},
+		{"Not A Reference", ""},
+		{"", ""},
+	} {
+		if got := ociPURL(tt.ref, "sha256:abc"); got != tt.want {
+			t.Errorf("ociPURL(%q) = %s, want %s", tt.ref, got, tt.want)
+		}
 	}
 }
