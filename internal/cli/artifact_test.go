@@ -384,6 +384,12 @@ func TestVulnExplain(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "3.0.11-1~deb12u2") || !strings.Contains(strings.ToLower(out), "affected") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
+	// The CVE record names only Debian's package; the Go record that
+	// aliases it explains the module.
+	code, out, errOut = run(t, "", "vuln", "explain", "--db", db, "CVE-2023-45288", "--package", "golang.org/x/net", "--version", "0.22.0")
+	if code != 0 || !strings.Contains(out, "GO-2024-2687") || !strings.Contains(out, "AFFECTED") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
 	// By alias: the GHSA names CVE-2024-22195.
 	code, out, errOut = run(t, "", "vuln", "explain", "--db", db, "CVE-2024-22195", "--package", "Jinja2", "--version", "3.1.3")
 	if code != 0 || !strings.Contains(out, "GHSA-h5c8-rqwp-cp95") {

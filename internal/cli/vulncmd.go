@@ -59,9 +59,19 @@ func newVuln(stdio IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			shown := 0
+			if len(recs) > 0 && recs[0].ID == args[0] {
+				// The record itself when it names the package; records
+				// that mention it otherwise (a CVE known for Go modules
+				// by its GO- record).
+				if qs, _ := queriesFor(recs[0], eco, pkg, ver); len(qs) > 0 {
+					recs = recs[:1]
+				}
+			}
+			shown, skipped := 0, 0
 			for _, rec := range recs {
-				for _, q := range queriesFor(rec, eco, pkg, ver) {
+				qs, n := queriesFor(rec, eco, pkg, ver)
+				skipped += n
+				for _, q := range qs {
 					if shown > 0 {
 						fmt.Fprintln(stdio.Out)
 					}
@@ -72,7 +82,10 @@ func newVuln(stdio IO) *cobra.Command {
 				}
 			}
 			if shown == 0 {
-				return fmt.Errorf("%s: no affected entry for package %q%s", args[0], pkg, ecoSuffix(eco))
+				return fmt.Errorf("%s: no affected entry for package %q%s where %q is a valid version", args[0], pkg, ecoSuffix(eco), ver)
+			}
+			if skipped > 0 {
+				fmt.Fprintf(stdio.Err, "(%d more ecosystems name %s, where %q is not a valid version; pick one with --ecosystem)\n", skipped, pkg, ver)
 			}
 			return nil
 		},
@@ -89,9 +102,11 @@ func newVuln(stdio IO) *cobra.Command {
 }
 
 // queriesFor lists the ecosystems in which rec names pkg, narrowed to eco
-// when given.
-func queriesFor(rec *osv.Vulnerability, eco, pkg, ver string) []osv.Query {
+// when given. Without eco, ecosystems whose versions ver is not one of
+// (a Debian version against Alpine's entries) are left out and counted.
+func queriesFor(rec *osv.Vulnerability, eco, pkg, ver string) ([]osv.Query, int) {
 	var qs []osv.Query
+	skipped := 0
 	seen := map[string]bool{}
 	for _, a := range rec.Affected {
 		e := a.Package.Ecosystem
@@ -102,9 +117,13 @@ func queriesFor(rec *osv.Vulnerability, eco, pkg, ver string) []osv.Query {
 			continue
 		}
 		seen[e] = true
+		if eco == "" && version.Valid(e, ver) != nil {
+			skipped++
+			continue
+		}
 		qs = append(qs, osv.Query{Ecosystem: e, Name: pkg, Version: ver})
 	}
-	return qs
+	return qs, skipped
 }
 
 func ecoSuffix(eco string) string {
