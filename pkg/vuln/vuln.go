@@ -258,7 +258,7 @@ func rate(src Source, rec *osv.Vulnerability, q Query, cache map[string]rating) 
 					// ratings (CVSS, the database's) carry over.
 					s, so, sc := Severity(other, "", "")
 					if s != finding.Unknown {
-						ar = rating{s, id + " " + so, sc}
+						ar = rating{s, so + " via " + id, sc}
 					}
 				}
 			}

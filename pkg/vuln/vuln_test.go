@@ -123,8 +123,8 @@ func TestMatch(t *testing.T) {
 			}},
 			want: []string{
 				// The Go record rates nothing; the CVE record it aliases does.
-				"CVE-2023-45288 golang.org/x/net v0.22.0 -> 0.23.0 HIGH/CVE-2023-45288 CVSS_V3",
-				"CVE-2023-45288 stdlib 1.22.1 -> 1.22.2 HIGH/CVE-2023-45288 CVSS_V3",
+				"CVE-2023-45288 golang.org/x/net v0.22.0 -> 0.23.0 HIGH/CVSS_V3 via CVE-2023-45288",
+				"CVE-2023-45288 stdlib 1.22.1 -> 1.22.2 HIGH/CVSS_V3 via CVE-2023-45288",
 			},
 		},
 		{
