@@ -102,12 +102,25 @@ func Evaluate(v *Vulnerability, q Query) (Decision, error) {
 	return d, nil
 }
 
+// EcosystemMatches reports whether a record's ecosystem covers a query's.
+// They must be equal, with one exception: Red Hat names its ecosystems per
+// product stream ("Red Hat:enterprise_linux:9::appstream",
+// "...::baseos"), and an installed system cannot tell which stream a
+// package came from, so a query for the product ("Red Hat:enterprise_linux:9")
+// covers all of its streams.
+func EcosystemMatches(record, query string) bool {
+	if record == query {
+		return true
+	}
+	return strings.HasPrefix(query, "Red Hat:") && strings.HasPrefix(record, query+"::")
+}
+
 // applying returns the indexes of v's affected entries that apply to q.
 func applying(v *Vulnerability, q Query) []int {
 	var idx []int
 	name := version.Name(q.Ecosystem, q.Name)
 	for i, a := range v.Affected {
-		if a.Package.Ecosystem == q.Ecosystem && version.Name(q.Ecosystem, a.Package.Name) == name {
+		if EcosystemMatches(a.Package.Ecosystem, q.Ecosystem) && version.Name(q.Ecosystem, a.Package.Name) == name {
 			idx = append(idx, i)
 		}
 	}

@@ -127,3 +127,23 @@ func TestExplainGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestEcosystemMatches(t *testing.T) {
+	for _, tt := range []struct {
+		record, query string
+		want          bool
+	}{
+		{"Debian:12", "Debian:12", true},
+		{"Debian:12", "Debian:11", false},
+		{"Debian:12", "Debian", false},
+		{"Red Hat:enterprise_linux:9::appstream", "Red Hat:enterprise_linux:9", true},
+		{"Red Hat:enterprise_linux:9::appstream", "Red Hat:enterprise_linux:9::appstream", true},
+		{"Red Hat:enterprise_linux:9::appstream", "Red Hat:enterprise_linux:9::baseos", false},
+		{"Red Hat:enterprise_linux:90::baseos", "Red Hat:enterprise_linux:9", false},
+		{"Alpine:v3.20::x", "Alpine:v3.20", false}, // only Red Hat names streams
+	} {
+		if got := EcosystemMatches(tt.record, tt.query); got != tt.want {
+			t.Errorf("EcosystemMatches(%q, %q) = %v", tt.record, tt.query, got)
+		}
+	}
+}

@@ -46,7 +46,7 @@ func Severity(rec *osv.Vulnerability, ecosystem, name string) (finding.Severity,
 	base, _, _ := strings.Cut(ecosystem, ":")
 	for i := range rec.Affected {
 		a := &rec.Affected[i]
-		if a.Package.Ecosystem != ecosystem || version.Name(ecosystem, a.Package.Name) != version.Name(ecosystem, name) {
+		if !osv.EcosystemMatches(a.Package.Ecosystem, ecosystem) || version.Name(ecosystem, a.Package.Name) != version.Name(ecosystem, name) {
 			continue
 		}
 		addCVSS(a.Severity)

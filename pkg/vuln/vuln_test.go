@@ -20,7 +20,17 @@ import (
 type memSource map[string][]*osv.Vulnerability
 
 func (m memSource) Query(eco, name string) ([]*osv.Vulnerability, error) {
-	return m[eco+"\x00"+version.Name(eco, name)], nil
+	out := m[eco+"\x00"+version.Name(eco, name)]
+	if strings.HasPrefix(eco, "Red Hat:") {
+		// A Red Hat product covers its streams, as in vulndb.
+		for k, recs := range m {
+			e, n, _ := strings.Cut(k, "\x00")
+			if strings.HasPrefix(e, eco+"::") && n == version.Name(eco, name) {
+				out = append(out, recs...)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Lookup finds records by ID or alias, as the real DB does.
@@ -132,6 +142,14 @@ func TestMatch(t *testing.T) {
 			inv: inventory.Inventory{Packages: []inventory.Package{
 				{Type: inventory.Jar, Ecosystem: "Maven", Name: "net", Version: "0.22.0", Path: "app.jar"},
 			}},
+		},
+		{
+			name: "a Red Hat release covers the product's streams; a release's own fix decides",
+			inv: inventory.Inventory{OS: &inventory.OS{Family: "rhel", Version: "9.3", Ecosystem: "Red Hat:enterprise_linux:9"}, Packages: []inventory.Package{
+				{Type: inventory.RPM, Name: "openssl-libs", Version: "1:3.0.7-24.el9", SourceName: "openssl", SourceVersion: "1:3.0.7-24.el9", Path: "var/lib/rpm/rpmdb.sqlite"},
+				{Type: inventory.RPM, Name: "openssl", Version: "1:3.0.7-25.el9_3", Path: "var/lib/rpm/rpmdb.sqlite"},
+			}},
+			want: []string{"CVE-2023-5678 openssl-libs 1:3.0.7-24.el9 -> 1:3.0.7-25.el9_3 MEDIUM/CVSS_V3"},
 		},
 		{
 			name: "withdrawn records never match",

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -184,19 +185,50 @@ func (db *DB) Meta() Meta { return db.meta }
 func (db *DB) Query(ecosystem, name string) ([]*osv.Vulnerability, error) {
 	var out []*osv.Vulnerability
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPkgs).Get(pkgPrefix(ecosystem, name))
-		if v == nil {
-			return nil
+		pkgs := tx.Bucket(bucketPkgs)
+		groups := [][]byte{pkgs.Get(pkgPrefix(ecosystem, name))}
+		if strings.HasPrefix(ecosystem, "Red Hat:") && !strings.Contains(ecosystem, "::") {
+			// A Red Hat product covers its streams (osv.EcosystemMatches):
+			// the keys "<product>::<stream>\x00<name>\x00".
+			want := "\x00" + NormalizeName(ecosystem, name) + "\x00"
+			prefix := []byte(ecosystem + "::")
+			c := pkgs.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if bytes.HasSuffix(k, []byte(want)) && !bytes.Contains(k[len(prefix):len(k)-len(want)], []byte{0}) {
+					groups = append(groups, v)
+				}
+			}
 		}
-		g, err := decodeGroup(db.zstd, v)
-		if err != nil {
-			return err
-		}
-		out = make([]*osv.Vulnerability, len(g.ids))
-		for i, rec := range g.recs {
-			out[i] = new(osv.Vulnerability)
-			if err := json.Unmarshal(rec, out[i]); err != nil {
-				return fmt.Errorf("record %s: %w", g.ids[i], err)
+		seen := map[string]bool{}
+		for _, v := range groups {
+			if v == nil {
+				continue
+			}
+			g, err := decodeGroup(db.zstd, v)
+			if err != nil {
+				return err
+			}
+			for i, rec := range g.recs {
+				if seen[g.ids[i]] {
+					// One record naming several streams: its trimmed
+					// copies differ only in their entries.
+					for _, r := range out {
+						if r.ID == g.ids[i] {
+							var more osv.Vulnerability
+							if err := json.Unmarshal(rec, &more); err != nil {
+								return fmt.Errorf("record %s: %w", g.ids[i], err)
+							}
+							r.Affected = append(r.Affected, more.Affected...)
+						}
+					}
+					continue
+				}
+				seen[g.ids[i]] = true
+				v := new(osv.Vulnerability)
+				if err := json.Unmarshal(rec, v); err != nil {
+					return fmt.Errorf("record %s: %w", g.ids[i], err)
+				}
+				out = append(out, v)
 			}
 		}
 		return nil
@@ -204,6 +236,7 @@ func (db *DB) Query(ecosystem, name string) ([]*osv.Vulnerability, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query %s %s in %s: %w", ecosystem, name, db.path, err)
 	}
+	slices.SortFunc(out, func(a, b *osv.Vulnerability) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -711,3 +711,36 @@ func BenchmarkOpenQuery(b *testing.B) {
 	}
 	b.ReportMetric(float64(recs), "records/op")
 }
+
+// TestQueryRedHatStreams: a query for a Red Hat product finds the records
+// of each of its streams, once each, and not those of another release.
+func TestQueryRedHatStreams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "osv.db")
+	if _, err := Import(t.Context(), path, []string{"../vuln/testdata/records/RHSA-2024-0001.json"}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for eco, want := range map[string]int{
+		"Red Hat:enterprise_linux:9":            2, // appstream and baseos entries
+		"Red Hat:enterprise_linux:9::appstream": 1,
+		"Red Hat:enterprise_linux:8":            1,
+		"Red Hat:enterprise_linux:7":            0,
+		"Red Hat:enterprise_linux":              0,
+	} {
+		vs, err := db.Query(eco, "openssl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries := 0
+		for _, v := range vs {
+			entries += len(v.Affected)
+		}
+		if want == 0 && len(vs) != 0 || want > 0 && (len(vs) != 1 || entries != want) {
+			t.Errorf("Query(%s): %d records with %d entries, want 1 with %d", eco, len(vs), entries, want)
+		}
+	}
+}
