@@ -216,7 +216,7 @@ func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFla
 		}
 	}
 	for _, p := range art.inv.Problems {
-		rep.Errors = append(rep.Errors, finding.Problem{File: p.Path, Message: strings.TrimPrefix(p.Error(), p.Path+": ")})
+		rep.Errors = append(rep.Errors, problem(p))
 	}
 	for i := range rep.Findings {
 		if v := rep.Findings[i].Vulnerability; v != nil {
@@ -398,6 +398,19 @@ func collectDisk(ctx context.Context, sc *inventory.Scanner, path string) (*arti
 	return art, nil
 }
 
+// problem turns a file the inventory could not read into a report error:
+// the file, then the layer it is in and what could not read it.
+func problem(p inventory.Problem) finding.Problem {
+	msg := p.Err.Error()
+	if p.Analyzer != "" {
+		msg = p.Analyzer + ": " + msg
+	}
+	if l := p.Layer; l != nil {
+		msg = fmt.Sprintf("in layer %d (%s): %s", l.Index, l.Digest, msg)
+	}
+	return finding.Problem{File: p.Path, Message: msg}
+}
+
 func countFiles(inv *inventory.Inventory) int {
 	var files []string
 	for _, p := range inv.Packages {
@@ -422,7 +435,7 @@ func writeSBOM(stdio IO, fl *artifactFlags, format, kind string, art *artifact) 
 		err = sbom.WriteSPDX(w, art.inv, meta)
 	}
 	for _, p := range art.inv.Problems {
-		fmt.Fprintln(stdio.Err, "error:", p.Error())
+		fmt.Fprintln(stdio.Err, "error:", problem(p).String())
 	}
 	if err = errors.Join(err, done()); err != nil {
 		return err

@@ -411,3 +411,26 @@ func TestOCIPURL(t *testing.T) {
 		}
 	}
 }
+
+// TestScanRootfsBrokenDatabase: a damaged package database is an error
+// naming the file and line (exit 2), and the rest of the tree is still
+// matched.
+func TestScanRootfsBrokenDatabase(t *testing.T) {
+	db := testDB(t)
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(rootfs)); err != nil {
+		t.Fatal(err)
+	}
+	status := filepath.Join(root, "var/lib/dpkg/status")
+	os.Chmod(status, 0o644)
+	if err := os.WriteFile(status, []byte("Package: libssl3\nStatus: install ok installed\nVersion: 3.0\x01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := scanJSON(t, ExitError, "scan", "rootfs", "--db", db, root)
+	if got := ids(rep); !slices.Equal(got, []string{"CVE-2024-22195 Jinja2 usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA"}) {
+		t.Errorf("findings %v", got)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].File != "var/lib/dpkg/status" || !strings.Contains(rep.Errors[0].Message, "line 1") {
+		t.Errorf("errors %+v", rep.Errors)
+	}
+}
