@@ -319,13 +319,7 @@ func collect(ctx context.Context, stdio IO, kind string, fl *artifactFlags, targ
 			return nil, err
 		}
 		art := &artifact{inv: inv, name: target}
-		n := 0
-		for _, p := range inv.Packages {
-			if p.Ecosystem == "" {
-				n++
-			}
-		}
-		if n > 0 {
+		if n := sbom.Unmatchable(inv); n > 0 {
 			art.notes = append(art.notes, finding.Problem{File: target, Message: fmt.Sprintf("%d components have no package URL mamori can match (no PURL or an unknown type)", n)})
 		}
 		return art, nil

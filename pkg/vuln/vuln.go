@@ -101,9 +101,8 @@ type Result struct {
 	// Notes say what could not be matched and why (packages without a
 	// version, an OS without data, a record whose versions do not parse).
 	Notes []finding.Problem
-	// Packages and Matched count the packages looked at and those with
-	// at least one finding.
-	Packages, Matched int
+	// Packages counts the packages looked at.
+	Packages int
 }
 
 // Match matches every package of inv against src.
@@ -162,9 +161,6 @@ func Match(ctx context.Context, src Source, inv *inventory.Inventory, opts Optio
 			}
 			found[f.Vulnerability.ID] = len(res.Findings)
 			res.Findings = append(res.Findings, f)
-		}
-		if len(res.Findings) > before {
-			res.Matched++
 		}
 		// After merging: the SLA follows the merged severity and the
 		// earliest publication.
