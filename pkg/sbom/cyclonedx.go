@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/osrelease"
 )
 
 // mamoriNamespace seeds the name-based UUIDs of document serial numbers
@@ -243,7 +244,7 @@ func cdxOS(c *cdx.Component) *inventory.OS {
 		}
 	}
 	if o.Ecosystem == "" {
-		o.Ecosystem = osEcosystem(o.Family, o.Version)
+		osrelease.Complete(o)
 	}
 	return o
 }

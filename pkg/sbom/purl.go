@@ -8,6 +8,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/osrelease"
 )
 
 // ErrUnknownPURLType is wrapped by PURLToPackage's error for package URL
@@ -150,50 +151,6 @@ func distroOS(family, distro string) *inventory.OS {
 	} else {
 		o.Codename = d
 	}
-	o.Ecosystem = osEcosystem(o.Family, o.Version)
+	osrelease.Complete(o)
 	return o
-}
-
-// osEcosystem is the OSV ecosystem of a release, as records spell it.
-func osEcosystem(family, version string) string {
-	major, rest, _ := strings.Cut(version, ".")
-	minor, _, _ := strings.Cut(rest, ".")
-	switch family {
-	case "wolfi":
-		return inventory.EcoWolfi
-	case "chainguard":
-		return inventory.EcoChainguard
-	}
-	if major == "" {
-		return ""
-	}
-	switch family {
-	case "debian":
-		return inventory.EcoDebian + ":" + major
-	case "ubuntu":
-		if minor == "" {
-			return ""
-		}
-		e := inventory.EcoUbuntu + ":" + major + "." + minor
-		// LTS releases are the even years' April ones.
-		if n := major[len(major)-1]; minor == "04" && (n-'0')%2 == 0 {
-			e += ":LTS"
-		}
-		return e
-	case "alpine":
-		if minor == "" {
-			return ""
-		}
-		return inventory.EcoAlpine + ":v" + major + "." + minor
-	case "rocky":
-		return inventory.EcoRocky + ":" + major
-	case "almalinux":
-		return inventory.EcoAlma + ":" + major
-	case "amzn":
-		return inventory.EcoAmazon + ":" + major
-	}
-	// Red Hat's OSV ecosystems name products and streams
-	// ("Red Hat:enterprise_linux:9::appstream"), which a release alone
-	// does not give.
-	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/osrelease"
 )
 
 const noAssertion = "NOASSERTION"
@@ -298,7 +299,7 @@ func spdxOS(sp *spdx.Package) *inventory.OS {
 		}
 	}
 	if o.Ecosystem == "" {
-		o.Ecosystem = osEcosystem(o.Family, o.Version)
+		osrelease.Complete(o)
 	}
 	return o
 }

@@ -223,6 +223,12 @@ func parseRedhatRelease(b []byte) (*inventory.OS, error) {
 	return nil, fmt.Errorf("line 1: unknown distribution %.40q", product)
 }
 
+// Complete fills in what follows from an OS's family and version (as
+// os-release gives them: "debian" "12", "alpine" "3.20.3"): the OSV
+// ecosystem, end of life and Debian codename. Other descriptions of an
+// OS (an SBOM's distro qualifier) use it to agree with a scan of the tree.
+func Complete(o *inventory.OS) { complete(o, false) }
+
 // complete fills in what follows from the family and version: the release
 // key, ecosystem, end of life and (Debian) codename.
 func complete(o *inventory.OS, stream bool) {
