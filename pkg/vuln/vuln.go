@@ -322,11 +322,13 @@ func newFinding(p *inventory.Package, q Query, rec *osv.Vulnerability, d osv.Dec
 		loc.Source = layerName(p.Layer)
 	}
 	return finding.Finding{
-		Rule:          rule,
-		Message:       msg,
-		Resource:      res,
-		Location:      loc,
-		Fingerprint:   finding.ComputeFingerprint(id, p.Path, finding.Resource{Kind: q.Ecosystem, Name: p.Name}, ""),
+		Rule:     rule,
+		Message:  msg,
+		Resource: res,
+		Location: loc,
+		// The version is part of what the finding is about: one lock file
+		// can hold two versions of a package, each its own finding.
+		Fingerprint:   finding.ComputeFingerprint(id, p.Path, finding.Resource{Kind: q.Ecosystem, Name: p.Name}, p.Version),
 		Vulnerability: v,
 	}
 }

@@ -256,3 +256,17 @@ func TestParseSLA(t *testing.T) {
 		}
 	}
 }
+
+func TestFingerprintsDistinct(t *testing.T) {
+	inv := &inventory.Inventory{Packages: []inventory.Package{
+		{Type: inventory.Pip, Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.2", Path: "poetry.lock"},
+		{Type: inventory.Pip, Ecosystem: "PyPI", Name: "jinja2", Version: "3.1.1", Path: "poetry.lock"},
+	}}
+	res, err := Match(context.Background(), loadRecords(t), inv, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 2 || res.Findings[0].Fingerprint == res.Findings[1].Fingerprint {
+		t.Errorf("two versions in one file must be two findings with two fingerprints: %+v", res.Findings)
+	}
+}

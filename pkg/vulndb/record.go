@@ -130,7 +130,10 @@ func indexKeys(v *osv.Vulnerability) (pkgs, refs, ecos []string) {
 // trim returns the record as Query returns it for the package key k.
 func trim(v *osv.Vulnerability, k string) *osv.Vulnerability {
 	t := *v
-	t.Details, t.References, t.Related, t.DatabaseSpecific = "", nil, nil, nil
+	t.Details, t.References, t.Related = "", nil, nil
+	// The advisory database's own rating (GHSA's "severity") is all of
+	// database_specific that matching reads.
+	t.DatabaseSpecific = severityOnly(v.DatabaseSpecific)
 	t.Affected = nil
 	for _, a := range v.Affected {
 		if a.Package.Ecosystem != "" && string(pkgPrefix(a.Package.Ecosystem, a.Package.Name)) == k {
@@ -219,5 +222,21 @@ func uniqueSorted(list []string) []string {
 			out = append(out, s)
 		}
 	}
+	return out
+}
+
+// severityOnly keeps the "severity" member of a record's
+// database_specific, dropping the rest (CWE lists, review dates, URLs).
+func severityOnly(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var db struct {
+		Severity string `json:"severity"`
+	}
+	if json.Unmarshal(raw, &db) != nil || db.Severity == "" {
+		return nil
+	}
+	out, _ := json.Marshal(db)
 	return out
 }
