@@ -107,6 +107,12 @@ func openExt(r io.ReaderAt, size int64) (*extFS, error) {
 	if perGroup == 0 || fs.inodesPerGroup == 0 || fs.blocks <= firstData {
 		return nil, fmt.Errorf("superblock: %d blocks per group, %d inodes per group, %d blocks: not a valid geometry", perGroup, fs.inodesPerGroup, fs.blocks)
 	}
+	// Each group's bitmaps fill at most one block: a larger group, or one
+	// so small that the descriptor table would dwarf the disk, is damage
+	// (and would size the allocation below from a corrupt field).
+	if maxPer := 8 * uint64(fs.blockSize); perGroup > maxPer || uint64(fs.inodesPerGroup) > maxPer || perGroup < 8 {
+		return nil, fmt.Errorf("superblock: %d blocks and %d inodes per group: not a valid geometry for %d-byte blocks", perGroup, fs.inodesPerGroup, fs.blockSize)
+	}
 	if uint64(fs.blockSize)*fs.blocks/fs.blocks != uint64(fs.blockSize) || fs.blocks > uint64(size)/uint64(fs.blockSize) {
 		return nil, fmt.Errorf("superblock: %d blocks of %d bytes do not fit in the %d bytes of the partition (truncated image?)", fs.blocks, fs.blockSize, size)
 	}

@@ -3,8 +3,13 @@ package disk
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mamori-dev/mamori/pkg/inventory"
@@ -124,4 +129,72 @@ func openTestFS(t testing.TB, img string) *extFS {
 		t.Fatal(err)
 	}
 	return fsys
+}
+
+// TestExtentIndexWithoutEntries: a damaged extent index (depth 1, no
+// entries) is an error from ReadAt, not a slice-bounds panic that would
+// stop the whole walk.
+func TestExtentIndexWithoutEntries(t *testing.T) {
+	fs := &extFS{r: bytes.NewReader(make([]byte, 64<<10)), blockSize: 1024, blocks: 64}
+	in := &inode{num: 12, mode: sIFREG | 0o644, size: 16 << 10, flags: flagExtents}
+	// Header: magic 0xF30A, 0 entries, max 4, depth 1; the stale bytes
+	// after it claim a first entry at logical block 0.
+	copy(in.block[:], []byte{0x0a, 0xf3, 0, 0, 4, 0, 1, 0, 0, 0, 0, 0})
+	buf := make([]byte, 1024)
+	n, err := fs.open(in).ReadAt(buf, 5*1024)
+	if err == nil || n != 0 {
+		t.Fatalf("ReadAt = %d, %v; want an error", n, err)
+	}
+	if !strings.Contains(err.Error(), "no entries") {
+		t.Errorf("error %q does not say what is wrong", err)
+	}
+}
+
+// TestHardLinkedDirectories: directories hard-linked into themselves
+// level after level (a crafted image; debugfs can make one) are walked
+// once each, with a problem for every second link, instead of 2^levels
+// times.
+func TestHardLinkedDirectories(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, src, "d0/f", []byte("x"), 0o644)
+	img := makeImage(t, src, "4M")
+	// d0/b0 → d1 ... each level has a and b naming the same directory.
+	var cmds []string
+	parent := "d0"
+	for i := 1; i <= 24; i++ {
+		dir := fmt.Sprintf("%s/a", parent)
+		cmds = append(cmds, "mkdir "+dir, fmt.Sprintf("link %s %s/b", dir, parent))
+		parent = dir
+	}
+	script := filepath.Join(t.TempDir(), "cmds")
+	if err := os.WriteFile(script, []byte(strings.Join(cmds, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("debugfs", "-w", "-f", script, img).CombinedOutput(); err != nil {
+		t.Skipf("debugfs: %v\n%s", err, out)
+	}
+	d, err := Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tree, err := d.Partitions()[0].Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, problems := 0, 0
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = tree.Walk(ctx, func(string, inventory.FileInfo, inventory.OpenFunc) error { files++; return nil },
+		func(p inventory.Problem) {
+			if strings.Contains(p.Err.Error(), "already walked") {
+				problems++
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 1 || problems != 24 {
+		t.Errorf("%d files and %d repeated directories, want 1 and 24", files, problems)
+	}
 }

@@ -62,6 +62,10 @@ func (f *fileReader) ReadAt(p []byte, off int64) (int, error) {
 			return done, fmt.Errorf("inode %d: block %d: %w", f.in.num, lblk, err)
 		}
 		n := int64(r.n)*bs - pos%bs
+		if r.n == 0 || r.n > 1<<32 || n <= 0 {
+			// A damaged map must not turn into a slice bound.
+			return done, fmt.Errorf("inode %d: block %d: bad extent mapping (%d blocks)", f.in.num, lblk, r.n)
+		}
 		if rem := int64(len(p) - done); n > rem {
 			n = rem
 		}
@@ -139,7 +143,11 @@ func (f *fileReader) extentLookup(lblk uint64) (run, error) {
 			}
 			i = j
 		}
+		if h.entries == 0 {
+			return run{}, errors.New("extent index node with no entries")
+		}
 		if i < 0 {
+			// A hole before the first entry, which starts above lblk.
 			first := uint64(binary.LittleEndian.Uint32(node[12:]))
 			return run{n: first - lblk}, nil
 		}

@@ -117,10 +117,14 @@ func (fs *extFS) Walk(ctx context.Context, fn inventory.WalkFunc, problem func(i
 	if err != nil {
 		return fmt.Errorf("root directory: %w", err)
 	}
-	return fs.walk(ctx, "", ents, []uint32{rootIno}, fn, problem)
+	return fs.walk(ctx, "", ents, map[uint32]bool{rootIno: true}, fn, problem)
 }
 
-func (fs *extFS) walk(ctx context.Context, dir string, ents []dirent, stack []uint32, fn inventory.WalkFunc, problem func(inventory.Problem)) error {
+// walk walks the directory entries ents. seen holds every directory inode
+// entered so far: a directory reached twice (a loop, or a hard-linked
+// directory in a damaged or crafted image) is a problem, not a second
+// walk, so the walk stays linear in the size of the tree.
+func (fs *extFS) walk(ctx context.Context, dir string, ents []dirent, seen map[uint32]bool, fn inventory.WalkFunc, problem func(inventory.Problem)) error {
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -136,16 +140,17 @@ func (fs *extFS) walk(ctx context.Context, dir string, ents []dirent, stack []ui
 		}
 		switch in.mode & sIFMT {
 		case sIFDIR:
-			if slices.Contains(stack, e.ino) {
-				problem(inventory.Problem{Path: p, Err: fmt.Errorf("directory inode %d is its own ancestor (corrupt filesystem)", e.ino)})
+			if seen[e.ino] {
+				problem(inventory.Problem{Path: p, Err: fmt.Errorf("directory inode %d was already walked: a loop or a hard-linked directory (corrupt filesystem)", e.ino)})
 				continue
 			}
+			seen[e.ino] = true
 			sub, err := fs.readDir(in)
 			if err != nil {
 				problem(inventory.Problem{Path: p, Err: err})
 				continue
 			}
-			if err := fs.walk(ctx, p+"/", sub, append(stack, e.ino), fn, problem); err != nil {
+			if err := fs.walk(ctx, p+"/", sub, seen, fn, problem); err != nil {
 				return err
 			}
 		case sIFREG:
