@@ -34,11 +34,18 @@ func (installed) Wants(p string, info inventory.FileInfo) bool {
 	return strings.HasSuffix(base, ".egg-info") // distutils writes a file
 }
 
-// maxHeaderLine caps one header line; descriptions are not read.
-const maxHeaderLine = 1 << 20
+// maxHeaderLine caps one header line, maxHeader the whole header;
+// descriptions, after it, are not read.
+const (
+	maxHeaderLine = 1 << 20
+	maxHeader     = 8 << 20
+)
 
 func (installed) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
-	r := bufio.NewReaderSize(f.Reader(), 64<<10)
+	// Read through a limit: a multi-gigabyte METADATA without a newline
+	// must not be read into memory whole.
+	lr := &io.LimitedReader{R: f.Reader(), N: maxHeader + 1}
+	r := bufio.NewReaderSize(lr, 64<<10)
 	var (
 		name, version, expr, license string
 		classifiers                  []string
@@ -51,6 +58,9 @@ func (installed) Analyze(ctx context.Context, f *inventory.File) (*inventory.Res
 		}
 		if len(line) > maxHeaderLine {
 			return nil, fmt.Errorf("line %d: over %d bytes", n, maxHeaderLine)
+		}
+		if lr.N <= 0 {
+			return nil, fmt.Errorf("%w: the header goes on past %d bytes", inventory.ErrTooLarge, maxHeader)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {

@@ -238,3 +238,15 @@ func BenchmarkRequirements(b *testing.B) {
 		}
 	}
 }
+
+// TestInstalledHugeHeader: a METADATA that never ends its header is an
+// error, read through a bounded window rather than whole.
+func TestInstalledHugeHeader(t *testing.T) {
+	big := strings.Repeat("Summary-Extra: "+strings.Repeat("x", 1000)+"\n", 9000) // ~9 MB of header
+	data := "Metadata-Version: 2.1\nName: a\nVersion: 1\n" + big
+	f := inventory.NewFile("x.dist-info/METADATA", inventory.FileInfo{Size: int64(len(data))}, strings.NewReader(data), "", nil)
+	_, err := NewInstalled().Analyze(context.Background(), f)
+	if !errors.Is(err, inventory.ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+}
