@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DefaultBaseURL is OSV.dev's public bucket: <base>/<Ecosystem>/all.zip.
@@ -52,7 +55,11 @@ func Update(ctx context.Context, dbPath string, opts UpdateOptions) (*Stats, err
 	}
 	client := opts.Client
 	if client == nil {
-		client = http.DefaultClient
+		// Bounded waits: a server that stops answering must not hold the
+		// database lock for ever.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = time.Minute
+		client = &http.Client{Transport: tr, Timeout: 30 * time.Minute}
 	}
 	known, err := storedArchives(dbPath)
 	if err != nil {
@@ -63,7 +70,7 @@ func Update(ctx context.Context, dbPath string, opts UpdateOptions) (*Stats, err
 		ecos = sortedKeys(known)
 	}
 	if len(ecos) == 0 {
-		return nil, fmt.Errorf("no ecosystems to update in %s: name them (the list is %s/ecosystems.txt)", dbPath, base)
+		return nil, fmt.Errorf("no ecosystems to update in %s: name them (the list is %s/ecosystems.txt)", dbPath, redactURL(base))
 	}
 	dir := filepath.Dir(dbPath)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -80,7 +87,7 @@ func Update(ctx context.Context, dbPath string, opts UpdateOptions) (*Stats, err
 	for _, eco := range ecos {
 		u := base + "/" + url.PathEscape(eco) + "/all.zip"
 		var prev *Archive
-		if a, ok := known[eco]; ok && a.Source == u {
+		if a, ok := known[eco]; ok && a.Source == redactURL(u) {
 			prev = &a
 		}
 		a, tmp, err := download(ctx, client, u, prev, dir)
@@ -92,12 +99,17 @@ func Update(ctx context.Context, dbPath string, opts UpdateOptions) (*Stats, err
 			progress(opts.Progress, "%s: not modified\n", eco)
 			continue
 		}
-		inputs = append(inputs, input{path: tmp, eco: eco, archive: a, source: base})
+		inputs = append(inputs, input{path: tmp, eco: eco, archive: a, source: redactURL(base)})
 		st.Downloaded = append(st.Downloaded, eco)
 		st.Bytes += a.Size
 		progress(opts.Progress, "%s: downloaded %d bytes\n", eco, a.Size)
 	}
 	if len(inputs) == 0 {
+		// Nothing changed upstream: the data is as fresh as this check,
+		// which scans' --db-max-age must see.
+		if err := touch(dbPath, st.NotModified); err != nil {
+			return nil, err
+		}
 		return st, nil
 	}
 	bst, err := build(ctx, dbPath, inputs, ImportOptions{SkipInvalid: opts.SkipInvalid}, st.NotModified)
@@ -131,6 +143,9 @@ func storedArchives(path string) (map[string]Archive, error) {
 // download fetches u into a temporary file in dir and returns what it
 // learnt; tmp is "" when the server says prev is still current.
 func download(ctx context.Context, client *http.Client, u string, prev *Archive, dir string) (_ *Archive, tmp string, err error) {
+	// Credentials in a mirror's URL go in the request only: what is
+	// stored and printed is redacted.
+	shown := redactURL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, "", err
@@ -152,11 +167,11 @@ func download(ctx context.Context, client *http.Client, u string, prev *Archive,
 	case resp.StatusCode == http.StatusNotModified && prev != nil:
 		return prev, "", nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, "", fmt.Errorf("GET %s: %s", u, resp.Status)
+		return nil, "", fmt.Errorf("GET %s: %s", shown, resp.Status)
 	}
 	wantMD5, wantCRC, err := googHash(resp.Header.Values("X-Goog-Hash"))
 	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: %w", u, err)
+		return nil, "", fmt.Errorf("GET %s: %w", shown, err)
 	}
 
 	f, err := os.CreateTemp(dir, ".download-*.zip")
@@ -172,10 +187,10 @@ func download(ctx context.Context, client *http.Client, u string, prev *Archive,
 	sha, md, crc := sha256.New(), md5.New(), crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	n, err := io.Copy(io.MultiWriter(f, sha, md, crc), resp.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: body after %d bytes: %w", u, n, err)
+		return nil, "", fmt.Errorf("GET %s: body after %d bytes: %w", shown, n, err)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return nil, "", fmt.Errorf("GET %s: %d bytes, Content-Length says %d", u, n, resp.ContentLength)
+		return nil, "", fmt.Errorf("GET %s: %d bytes, Content-Length says %d", shown, n, resp.ContentLength)
 	}
 	for _, c := range []struct {
 		name string
@@ -183,7 +198,7 @@ func download(ctx context.Context, client *http.Client, u string, prev *Archive,
 		h    hash.Hash
 	}{{"md5", wantMD5, md}, {"crc32c", wantCRC, crc}} {
 		if c.want != nil && string(c.h.Sum(nil)) != string(c.want) {
-			return nil, "", fmt.Errorf("GET %s: %s of the body is %s, x-goog-hash says %s", u, c.name,
+			return nil, "", fmt.Errorf("GET %s: %s of the body is %s, x-goog-hash says %s", shown, c.name,
 				base64.StdEncoding.EncodeToString(c.h.Sum(nil)), base64.StdEncoding.EncodeToString(c.want))
 		}
 	}
@@ -191,7 +206,7 @@ func download(ctx context.Context, client *http.Client, u string, prev *Archive,
 		return nil, "", err
 	}
 	return &Archive{
-		Source:       u,
+		Source:       shown,
 		ETag:         resp.Header.Get("ETag"),
 		LastModified: resp.Header.Get("Last-Modified"),
 		Size:         n,
@@ -221,4 +236,53 @@ func googHash(values []string) (md5sum, crc []byte, err error) {
 		}
 	}
 	return md5sum, crc, nil
+}
+
+// touch records in the database's metadata that its archives were
+// confirmed unchanged now. It changes only the metadata record, in one
+// bbolt transaction, which is atomic: no copy of the data is needed.
+func touch(dbPath string, notModified []string) error {
+	unlock, err := lockFile(dbPath + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	db, err := bolt.Open(dbPath, 0o644, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dbPath, err)
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if b == nil {
+			return fmt.Errorf("%s: no metadata: not a mamori database", dbPath)
+		}
+		var meta Meta
+		if err := json.Unmarshal(b.Get(keyMeta), &meta); err != nil {
+			return fmt.Errorf("%s: metadata: %w", dbPath, err)
+		}
+		now := time.Now().UTC()
+		meta.Updated = now
+		for _, eco := range notModified {
+			if a, ok := meta.Archives[eco]; ok {
+				a.Fetched = now
+				meta.Archives[eco] = a
+			}
+		}
+		data, err := json.Marshal(&meta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyMeta, data)
+	})
+}
+
+// redactURL hides a password in a URL ("https://user:xxxxx@mirror/osv"),
+// for what is stored and printed.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
 }

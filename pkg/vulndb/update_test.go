@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -137,15 +138,24 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("left %v behind", left)
 	}
 
-	// Nothing changed: conditional requests, 304s, the file untouched.
-	before := fileHash(t, path)
+	// Nothing changed: conditional requests, 304s, the data untouched,
+	// but the database counts as checked now (scans' --db-max-age).
 	bk.set("", nil, "")
 	st, err = Update(t.Context(), path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.NotModified) != 2 || len(st.Downloaded) != 0 || fileHash(t, path) != before {
+	if len(st.NotModified) != 2 || len(st.Downloaded) != 0 {
 		t.Errorf("unchanged update: %+v", st)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := db.Meta()
+	db.Close()
+	if !m2.Updated.After(m.Updated) || !m2.Archives["crates.io"].Fetched.After(m.Archives["crates.io"].Fetched) || m2.Records != m.Records {
+		t.Errorf("after a 304: updated %v (was %v), fetched %v, %d records (was %d)", m2.Updated, m.Updated, m2.Archives["crates.io"].Fetched, m2.Records, m.Records)
 	}
 	if got := strings.Join(bk.gets, ","); got != "/Ubuntu/all.zip 304,/crates.io/all.zip 304" {
 		t.Errorf("requests: %s", got)
@@ -164,7 +174,7 @@ func TestUpdate(t *testing.T) {
 	}
 
 	// Failures leave the database as it was and say what failed.
-	before = fileHash(t, path)
+	before := fileHash(t, path)
 	bk.files["/crates.io/all.zip"] = readShared(t, "crates.io.zip")
 	for _, tt := range []struct{ fault, want string }{
 		{"500", "update Go: GET " + srv.URL + "/Go/all.zip: 500 Internal Server Error"},
@@ -243,5 +253,31 @@ func TestGoogHash(t *testing.T) {
 	}
 	if _, _, err := googHash([]string{"md5=!!"}); err == nil {
 		t.Error("bad base64 accepted")
+	}
+}
+
+// TestUpdateRedactsCredentials: a mirror URL's password goes in the
+// request, never into the database's metadata or errors.
+func TestUpdateRedactsCredentials(t *testing.T) {
+	bk := &bucket{files: map[string][]byte{"/Ubuntu/all.zip": readShared(t, "Ubuntu.zip")}}
+	srv := httptest.NewServer(bk)
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "osv.db")
+	base := strings.Replace(srv.URL, "http://", "http://mirror:s3cret@", 1)
+	if _, err := Update(t.Context(), path, UpdateOptions{BaseURL: base, Ecosystems: []string{"Ubuntu"}, Client: srv.Client()}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := json.Marshal(db.Meta())
+	db.Close()
+	if strings.Contains(string(meta), "s3cret") || !strings.Contains(string(meta), "mirror:xxxxx@") {
+		t.Errorf("metadata: %s", meta)
+	}
+	_, err = Update(t.Context(), path, UpdateOptions{BaseURL: base, Ecosystems: []string{"Nonesuch"}, Client: srv.Client()})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %v: want one without the password", err)
 	}
 }
