@@ -166,6 +166,13 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 	if _, err := path.Match(e.Check, ""); err != nil {
 		fail(n.Line, "check %q: %v", e.Check, err)
 	}
+	for _, p := range e.PURLs {
+		if strings.Contains(p, "?") || strings.Contains(p, "#") {
+			// Qualifier order varies between tools: a glob over them would
+			// match or miss by accident.
+			fail(n.Line, "purls %q: qualifiers and subpaths are not supported; name the package, with or without a version", p)
+		}
+	}
 	for _, g := range append(append(append([]string{}, e.Packages...), e.PURLs...), e.Images...) {
 		if _, err := path.Match(g, ""); err != nil {
 			fail(n.Line, "glob %q: %v", g, err)
@@ -320,14 +327,7 @@ func (e *Entry) matchesPackage(f *finding.Finding) bool {
 	}
 	purl, _, _ := strings.Cut(v.PURL, "?")
 	unversioned, _, _ := strings.Cut(purl, "@")
-	var purls []string
-	for _, p := range e.PURLs {
-		if strings.Contains(p, "@") {
-			purls = append(purls, p)
-		} else {
-			purls = append(purls, strings.SplitN(p, "?", 2)[0])
-		}
-	}
+	purls := e.PURLs
 	digest := ""
 	if i := strings.LastIndex(v.Target, "@"); i >= 0 {
 		digest = v.Target[i+1:]

@@ -223,3 +223,10 @@ func TestVulnerabilitySelectors(t *testing.T) {
 		})
 	}
 }
+
+func TestPURLQualifiersRejected(t *testing.T) {
+	_, errs := Load("ignore.yaml", []byte("exceptions:\n  - check: \"*\"\n    purls: [\"pkg:deb/debian/openssl?distro=debian-12\"]\n    reason: r\n    owner: o\n    expires: 2099-01-01\n"), "")
+	if len(errs) != 1 || errs[0].Line != 2 || !strings.Contains(errs[0].Message, "qualifiers") {
+		t.Errorf("errors %v, want one at line 2 about qualifiers", errs)
+	}
+}

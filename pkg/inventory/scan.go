@@ -226,7 +226,7 @@ func Merge(inv *Inventory, res []fileResult) {
 		return cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.analyzer, b.analyzer))
 	})
 	for _, r := range res {
-		if r.result.OS != nil && (inv.OS == nil || OSRank(r.result.OS) > OSRank(inv.OS)) {
+		if PreferOS(r.result.OS, inv.OS) {
 			inv.OS = r.result.OS
 		}
 	}

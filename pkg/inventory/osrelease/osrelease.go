@@ -86,11 +86,6 @@ func (analyzer) Analyze(_ context.Context, f *inventory.File) (*inventory.Result
 	return &inventory.Result{OS: o}, err
 }
 
-// Rank orders descriptions of the same tree's OS, higher better: the one
-// inventory.Merge should keep when several files give one. It is what the
-// package documentation lists, with distroless first.
-func Rank(o *inventory.OS) int { return inventory.OSRank(o) }
-
 func parse(k kind, b []byte) (*inventory.OS, error) {
 	switch k {
 	case osRelease:

@@ -62,7 +62,7 @@ func analyzeTree(t *testing.T, root string) (map[string]*inventory.OS, *inventor
 			return nil
 		}
 		got[rel] = res.OS
-		if best == nil || Rank(res.OS) > Rank(best) {
+		if best == nil || inventory.OSRank(res.OS) > inventory.OSRank(best) {
 			best = res.OS
 		}
 		return nil
@@ -319,8 +319,8 @@ func TestRank(t *testing.T) {
 		{Family: "debian", Ecosystem: "Debian:12", Distroless: true, Path: "usr/lib/os-release"},
 	}
 	for i := 1; i < len(ordered); i++ {
-		if Rank(&ordered[i-1]) >= Rank(&ordered[i]) {
-			t.Errorf("Rank(%+v) >= Rank(%+v)", ordered[i-1], ordered[i])
+		if inventory.OSRank(&ordered[i-1]) >= inventory.OSRank(&ordered[i]) {
+			t.Errorf("OSRank(%+v) >= OSRank(%+v)", ordered[i-1], ordered[i])
 		}
 	}
 }
