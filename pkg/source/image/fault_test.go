@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -321,5 +322,34 @@ func TestHardlinks(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestDuplicatePathInLayer: a layer holding one path twice (tar --append)
+// counts its last copy, as extraction does, however the analyses of the
+// two copies finish.
+func TestDuplicatePathInLayer(t *testing.T) {
+	first := []string{}
+	for i := range 2000 { // a slow first copy, a quick last one
+		first = append(first, fmt.Sprintf("old%d=1.0.0", i))
+	}
+	img, err := mutate.AppendLayers(empty.Image, layerOf(t, pkgdb("app", first...), pkgdb("app", "new=2.0.0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := writeLayout(t, img)
+	for range 20 {
+		im, err := Open(context.Background(), ref, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := im.Inventory(context.Background(), testScanner())
+		im.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Packages) != 1 || inv.Packages[0].Name != "new" {
+			t.Fatalf("%d packages (first %v), want only new=2.0.0 from the last copy", len(inv.Packages), inv.Packages[:min(1, len(inv.Packages))])
+		}
 	}
 }

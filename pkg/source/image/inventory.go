@@ -78,16 +78,25 @@ func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventor
 		wg.Go(func() {
 			for j := range jobs {
 				v, probs := analyze(ctx, j, im.layers[j.layer])
+				v.seq = j.seq
 				mu.Lock()
-				sq.results[layerPath{j.layer, j.file.Path}] = v
+				// A layer may hold a path twice (tar --append); as when
+				// it is extracted, the later entry counts, whichever
+				// analysis finishes first.
+				k := layerPath{j.layer, j.file.Path}
+				if old := sq.results[k]; old == nil || v.seq >= old.seq {
+					sq.results[k] = v
+				}
 				inv.Problems = append(inv.Problems, probs...)
 				mu.Unlock()
 			}
 		})
 	}
 
+	seq := make([]int, n) // entries seen per layer
 	record := func(l inventory.Layer, e Entry, open inventory.OpenFunc) error {
 		fl := sq.flags[l.Index] // one goroutine per layer
+		seq[l.Index]++
 		h := maphash.String(sq.seed, e.Path)
 		switch e.Kind {
 		case Whiteout:
@@ -122,7 +131,7 @@ func (im *Image) Inventory(ctx context.Context, s *inventory.Scanner) (*inventor
 			return nil // Walk reports it as a problem of the layer
 		}
 		select {
-		case jobs <- job{layer: l.Index, file: f, analyzers: want}:
+		case jobs <- job{layer: l.Index, seq: seq[l.Index], file: f, analyzers: want}:
 			return nil
 		case <-ctx.Done():
 			f.Close()
@@ -175,6 +184,7 @@ func layerIndex(l *inventory.Layer) int {
 
 type job struct {
 	layer     int
+	seq       int // entry number in the layer: the last copy of a path wins
 	file      *inventory.File
 	analyzers []inventory.Analyzer
 }
@@ -193,6 +203,7 @@ type pkgKey struct {
 type version struct {
 	results []analyzerResult // by analyzer name
 	keys    map[pkgKey]bool
+	seq     int
 }
 
 type analyzerResult struct {
