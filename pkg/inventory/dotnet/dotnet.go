@@ -4,18 +4,16 @@
 package dotnet
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 	"github.com/package-url/packageurl-go"
 )
 
@@ -52,7 +50,7 @@ func (depsAnalyzer) Wants(p string, info inventory.FileInfo) bool {
 }
 
 func (depsAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
-	data, err := readFile(f)
+	data, err := textutil.ReadAll(f, maxFile)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +70,7 @@ func parseDeps(data []byte, file string) ([]inventory.Package, error) {
 			Type string `json:"type"`
 		} `json:"libraries"`
 	}
-	if err := decode(data, &deps); err != nil {
+	if err := textutil.DecodeJSON(data, &deps); err != nil {
 		return nil, err
 	}
 	if deps.Libraries == nil {
@@ -83,7 +81,7 @@ func parseDeps(data []byte, file string) ([]inventory.Package, error) {
 	for _, key := range slices.Sorted(maps.Keys(deps.Libraries)) {
 		name, version, ok := strings.Cut(key, "/")
 		if !ok || name == "" || version == "" {
-			return nil, fmt.Errorf("libraries: key %q is not \"Name/Version\"", clip(key))
+			return nil, fmt.Errorf("libraries: key %q is not \"Name/Version\"", textutil.Clip(key))
 		}
 		libs[strings.ToLower(name)] = lib{strings.TrimPrefix(name, "runtimepack."), version, deps.Libraries[key].Type}
 	}
@@ -139,7 +137,7 @@ func (lockAnalyzer) Wants(p string, info inventory.FileInfo) bool {
 }
 
 func (lockAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
-	data, err := readFile(f)
+	data, err := textutil.ReadAll(f, maxFile)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +159,7 @@ func parseLock(data []byte, file string) ([]inventory.Package, error) {
 		Version      int                             `json:"version"`
 		Dependencies map[string]map[string]lockEntry `json:"dependencies"`
 	}
-	if err := decode(data, &lock); err != nil {
+	if err := textutil.DecodeJSON(data, &lock); err != nil {
 		return nil, err
 	}
 	if lock.Dependencies == nil {
@@ -212,61 +210,4 @@ func parseLock(data []byte, file string) ([]inventory.Package, error) {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Version, b.Version))
 	})
 	return pkgs, nil
-}
-
-func readFile(f *inventory.File) ([]byte, error) {
-	if f.Size > maxFile {
-		return nil, fmt.Errorf("%d bytes, over %d: %w", f.Size, maxFile, inventory.ErrTooLarge)
-	}
-	b, err := io.ReadAll(io.LimitReader(f.Reader(), maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("over %d bytes: %w", maxFile, inventory.ErrTooLarge)
-	}
-	return b, nil
-}
-
-// decode unmarshals JSON, turning the decoder's byte offsets into
-// line:column. A UTF-8 byte order mark, which Visual Studio writes, is
-// skipped.
-func decode(data []byte, v any) error {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	err := json.Unmarshal(data, v)
-	var (
-		se *json.SyntaxError
-		te *json.UnmarshalTypeError
-	)
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		off := se.Offset
-		if strings.HasPrefix(se.Error(), "invalid character") {
-			off-- // the offset is just past the offending character
-		}
-		line, col := lineCol(data, off)
-		return fmt.Errorf("line %d:%d: %v", line, col, se)
-	case errors.As(err, &te):
-		line, col := lineCol(data, te.Offset) // just past the value
-		return fmt.Errorf("line %d:%d: %s: want %s, got JSON %s", line, col, te.Field, te.Type, te.Value)
-	}
-	return err
-}
-
-// lineCol turns a byte offset into a 1-based line and column.
-func lineCol(data []byte, off int64) (int, int) {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
-	line := bytes.Count(before, []byte{'\n'}) + 1
-	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return line, col
-}
-
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
-	}
-	return s
 }

@@ -13,11 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 	"github.com/package-url/packageurl-go"
 )
 
@@ -45,7 +45,7 @@ func (lockAnalyzer) Wants(p string, info inventory.FileInfo) bool {
 }
 
 func (lockAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
-	data, err := readFile(f)
+	data, err := textutil.ReadAll(f, maxFile)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func parseLock(data []byte, file string) ([]inventory.Package, error) {
 		Packages    []composerPackage `json:"packages"`
 		PackagesDev []composerPackage `json:"packages-dev"`
 	}
-	if err := decode(data, &lock); err != nil {
+	if err := textutil.DecodeJSON(data, &lock); err != nil {
 		return nil, err
 	}
 	if lock.Packages == nil && lock.PackagesDev == nil && !bytes.Contains(data, []byte(`"packages"`)) {
@@ -84,7 +84,7 @@ func (installedAnalyzer) Wants(p string, info inventory.FileInfo) bool {
 }
 
 func (installedAnalyzer) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, error) {
-	data, err := readFile(f)
+	data, err := textutil.ReadAll(f, maxFile)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func parseInstalled(data []byte, file string) ([]inventory.Package, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n\xef\xbb\xbf")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var v1 []composerPackage
-		if err := decode(data, &v1); err != nil {
+		if err := textutil.DecodeJSON(data, &v1); err != nil {
 			return nil, err
 		}
 		return packages(file, v1, nil, nil)
@@ -108,7 +108,7 @@ func parseInstalled(data []byte, file string) ([]inventory.Package, error) {
 		Packages []composerPackage `json:"packages"`
 		DevNames []string          `json:"dev-package-names"`
 	}
-	if err := decode(data, &v2); err != nil {
+	if err := textutil.DecodeJSON(data, &v2); err != nil {
 		return nil, err
 	}
 	if v2.Packages == nil {
@@ -196,7 +196,7 @@ func licenses(raw json.RawMessage) ([]string, error) {
 	}
 	var one string
 	if err := json.Unmarshal(raw, &one); err != nil {
-		return nil, fmt.Errorf("want a string or a list of strings, got %s", clip(string(raw)))
+		return nil, fmt.Errorf("want a string or a list of strings, got %s", textutil.Clip(string(raw)))
 	}
 	if one == "" {
 		return nil, nil
@@ -211,60 +211,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func readFile(f *inventory.File) ([]byte, error) {
-	if f.Size > maxFile {
-		return nil, fmt.Errorf("%d bytes, over %d: %w", f.Size, maxFile, inventory.ErrTooLarge)
-	}
-	b, err := io.ReadAll(io.LimitReader(f.Reader(), maxFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("over %d bytes: %w", maxFile, inventory.ErrTooLarge)
-	}
-	return b, nil
-}
-
-// decode unmarshals JSON, turning the decoder's byte offsets into
-// line:column.
-func decode(data []byte, v any) error {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark some editors write
-	err := json.Unmarshal(data, v)
-	var (
-		se *json.SyntaxError
-		te *json.UnmarshalTypeError
-	)
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		off := se.Offset
-		if strings.HasPrefix(se.Error(), "invalid character") {
-			off-- // the offset is just past the offending character
-		}
-		line, col := lineCol(data, off)
-		return fmt.Errorf("line %d:%d: %v", line, col, se)
-	case errors.As(err, &te):
-		line, col := lineCol(data, te.Offset) // just past the value
-		return fmt.Errorf("line %d:%d: %s: want %s, got JSON %s", line, col, te.Field, te.Type, te.Value)
-	}
-	return err
-}
-
-// lineCol turns a byte offset into a 1-based line and column.
-func lineCol(data []byte, off int64) (int, int) {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
-	line := bytes.Count(before, []byte{'\n'}) + 1
-	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return line, col
-}
-
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
-	}
-	return s
 }
