@@ -20,11 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/depgraph"
 	"github.com/package-url/packageurl-go"
 )
 
@@ -105,95 +104,23 @@ func isLocal(v string) bool {
 	return false
 }
 
-// graph collects a lock file's packages by ID and merges repeated copies.
+// graph collects a lock file's npm packages by name@version.
 type graph struct {
-	typ   inventory.Type
-	path  string
-	nodes map[string]*node
-}
-
-type node struct {
-	pkg  inventory.Package
-	deps map[string]bool
-	prod bool // some copy is not a dev dependency
+	*depgraph.Graph
+	typ  inventory.Type
+	path string
 }
 
 func newGraph(typ inventory.Type, path string) *graph {
-	return &graph{typ: typ, path: path, nodes: map[string]*node{}}
+	return &graph{Graph: depgraph.New(), typ: typ, path: path}
 }
 
 // add records a copy of name@version and returns its ID.
 func (g *graph) add(name, version string, dev bool) string {
-	id := name + "@" + version
-	n := g.nodes[id]
-	if n == nil {
-		n = &node{pkg: inventory.Package{
-			Type: g.typ, Ecosystem: inventory.EcoNpm, Name: name, Version: version,
-			PURL: PURL(name, version), Path: g.path, ID: id,
-		}, deps: map[string]bool{}}
-		g.nodes[id] = n
-	}
-	n.prod = n.prod || !dev
-	return id
-}
-
-func (g *graph) license(id string, l []string) {
-	if n := g.nodes[id]; n != nil && len(n.pkg.Licenses) == 0 && len(l) > 0 {
-		n.pkg.Licenses = l
-	}
-}
-
-func (g *graph) dep(from, to string) {
-	if n := g.nodes[from]; n != nil && from != to && g.nodes[to] != nil {
-		n.deps[to] = true
-	}
-}
-
-func (g *graph) direct(id string) {
-	if n := g.nodes[id]; n != nil {
-		n.pkg.Direct = true
-	}
-}
-
-// markDev marks as development dependencies the packages not reachable
-// from the project's production dependencies, for lock files that record
-// only which of the project's own dependencies are for development.
-func (g *graph) markDev(prodRoots []string) {
-	prod := g.reach(prodRoots)
-	for id, n := range g.nodes {
-		n.prod = prod[id]
-	}
-}
-
-func (g *graph) reach(roots []string) map[string]bool {
-	seen := map[string]bool{}
-	stack := slices.Clone(roots)
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[id] || g.nodes[id] == nil {
-			continue
-		}
-		seen[id] = true
-		for d := range g.nodes[id].deps {
-			stack = append(stack, d)
-		}
-	}
-	return seen
-}
-
-func (g *graph) packages() []inventory.Package {
-	out := make([]inventory.Package, 0, len(g.nodes))
-	for _, id := range slices.Sorted(maps.Keys(g.nodes)) {
-		n := g.nodes[id]
-		p := n.pkg
-		p.Dev = !n.prod
-		if len(n.deps) > 0 {
-			p.DependsOn = slices.Sorted(maps.Keys(n.deps))
-		}
-		out = append(out, p)
-	}
-	return out
+	return g.Add(inventory.Package{
+		Type: g.typ, Ecosystem: inventory.EcoNpm, Name: name, Version: version,
+		PURL: PURL(name, version), Path: g.path, ID: name + "@" + version,
+	}, name, dev)
 }
 
 // splitNameVersion splits "name@version" and "@scope/name@version".

@@ -81,7 +81,7 @@ func (packageLock) Analyze(ctx context.Context, f *inventory.File) (*inventory.R
 	case lf.LockfileVersion == 0:
 		return nil, fmt.Errorf("no lockfileVersion, packages or dependencies: not a package lock")
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // lockV2 reads the "packages" map of lockfile versions 2 and 3.
@@ -102,7 +102,7 @@ func lockV2(g *graph, pkgs map[string]lockPackage) error {
 			continue
 		}
 		id := g.add(name, e.Version, e.Dev)
-		g.license(id, licenses(e.License, e.Licenses))
+		g.License(id, licenses(e.License, e.Licenses))
 		ids[loc] = id
 	}
 	for _, loc := range locs {
@@ -125,9 +125,9 @@ func lockV2(g *graph, pkgs map[string]lockPackage) error {
 					continue // not installed (optional, peer) or local
 				}
 				if installed {
-					g.dep(from, to)
+					g.Dep(from, to)
 				} else {
-					g.direct(to)
+					g.Direct(to)
 				}
 			}
 		}
@@ -178,7 +178,7 @@ func lockV1(g *graph, deps map[string]lockDepV1, scopes []map[string]lockDepV1) 
 				if t, ok := inner[i][req]; ok {
 					if tn, tv, ok := v1NameVersion(req, t.Version); ok {
 						g.add(tn, tv, t.Dev)
-						g.dep(id, tn+"@"+tv)
+						g.Dep(id, tn+"@"+tv)
 					}
 					break
 				}

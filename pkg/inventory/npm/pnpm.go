@@ -107,7 +107,7 @@ func (pnpmLock) Analyze(ctx context.Context, f *inventory.File) (*inventory.Resu
 		for _, m := range []map[string]string{p.Dependencies, p.OptionalDependencies} {
 			for name, ref := range m {
 				if to, ok := ids[pnpmRefKey(v, name, ref)]; ok {
-					g.dep(from, to)
+					g.Dep(from, to)
 				}
 			}
 		}
@@ -124,15 +124,15 @@ func (pnpmLock) Analyze(ctx context.Context, f *inventory.File) (*inventory.Resu
 				if !ok {
 					continue
 				}
-				g.direct(to)
+				g.Direct(to)
 				if _, dev := imp.DevDependencies[name]; !dev {
 					prod = append(prod, to)
 				}
 			}
 		}
 	}
-	g.markDev(prod)
-	return &inventory.Result{Packages: g.packages()}, nil
+	g.MarkDev(prod)
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // pnpmKey reads the name and version of a package key: "/name/1.0.0_peer"

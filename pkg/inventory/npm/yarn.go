@@ -47,7 +47,7 @@ func (yarnLock) Analyze(ctx context.Context, f *inventory.File) (*inventory.Resu
 	if err != nil {
 		return nil, err
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // isBerry reports whether a yarn.lock is YAML: its first key is __metadata.
@@ -172,7 +172,7 @@ func yarnClassic(g *graph, data []byte) error {
 		}
 		for _, d := range e.deps {
 			if to, ok := bySpec[d[0]+"@"+d[1]]; ok {
-				g.dep(from, to)
+				g.Dep(from, to)
 			}
 		}
 	}
@@ -272,9 +272,9 @@ func yarnBerry(g *graph, data []byte) error {
 				switch {
 				case !ok:
 				case ws:
-					g.direct(to)
+					g.Direct(to)
 				default:
-					g.dep(from, to)
+					g.Dep(from, to)
 				}
 			}
 		}

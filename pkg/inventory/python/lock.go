@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 )
 
 // NewPoetry returns the analyzer of poetry.lock. Dependencies link to the
@@ -76,7 +77,7 @@ func (poetry) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result
 			g.depByName(ids[i], name)
 		}
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // local reports whether a lock file's source type is local code.
@@ -110,10 +111,10 @@ func (pipenv) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			l, c := lineCol(data, se.Offset)
+			l, c := textutil.LineCol(data, se.Offset)
 			return nil, fmt.Errorf("line %d, column %d: %w", l, c, err)
 		case errors.As(err, &te):
-			l, c := lineCol(data, te.Offset)
+			l, c := textutil.LineCol(data, te.Offset)
 			return nil, fmt.Errorf("line %d, column %d: %w", l, c, err)
 		}
 		return nil, err
@@ -130,7 +131,7 @@ func (pipenv) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result
 			}
 		}
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 type uv struct{}
@@ -177,11 +178,11 @@ func (uv) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, er
 	}
 	link := func(from string, d uvDep) []string {
 		var to []string
-		for _, id := range g.byName[Normalize(d.Name)] {
+		for _, id := range g.ByName(Normalize(d.Name)) {
 			if d.Version == "" || id == Normalize(d.Name)+"@"+d.Version {
 				to = append(to, id)
-				if from != "" && from != id {
-					g.nodes[from].deps[id] = true
+				if from != "" {
+					g.Dep(from, id)
 				}
 			}
 		}
@@ -224,15 +225,12 @@ func (uv) Analyze(ctx context.Context, f *inventory.File) (*inventory.Result, er
 		}
 	}
 	if projects {
-		reach := g.reach(prod)
-		for id, n := range g.nodes {
-			n.prod = reach[id]
-		}
+		g.MarkDev(prod)
 		for _, id := range direct {
-			g.nodes[id].pkg.Direct = true
+			g.Direct(id)
 		}
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // isProject reports whether a uv source is local code: the project

@@ -16,15 +16,13 @@
 package python
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/depgraph"
 	"github.com/package-url/packageurl-go"
 )
 
@@ -63,82 +61,28 @@ func readAll(f *inventory.File, max int64) ([]byte, error) {
 	return data, nil
 }
 
-func lineCol(data []byte, off int64) (int, int) {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
-	return bytes.Count(before, []byte{'\n'}) + 1, int(off) - bytes.LastIndexByte(before, '\n')
-}
-
 // graph collects a file's packages by normalised name@version.
 type graph struct {
-	typ    inventory.Type
-	path   string
-	nodes  map[string]*node
-	byName map[string][]string // normalised name → IDs
-}
-
-type node struct {
-	pkg  inventory.Package
-	deps map[string]bool
-	prod bool
+	*depgraph.Graph
+	typ  inventory.Type
+	path string
 }
 
 func newGraph(typ inventory.Type, path string) *graph {
-	return &graph{typ: typ, path: path, nodes: map[string]*node{}, byName: map[string][]string{}}
+	return &graph{Graph: depgraph.New(), typ: typ, path: path}
 }
 
 func (g *graph) add(name, version string, dev bool) string {
-	id := Normalize(name) + "@" + version
-	n := g.nodes[id]
-	if n == nil {
-		n = &node{pkg: inventory.Package{
-			Type: g.typ, Ecosystem: inventory.EcoPyPI, Name: name, Version: version,
-			PURL: PURL(name, version), Path: g.path, ID: id,
-		}, deps: map[string]bool{}}
-		g.nodes[id] = n
-		g.byName[Normalize(name)] = append(g.byName[Normalize(name)], id)
-	}
-	n.prod = n.prod || !dev
-	return id
+	return g.Add(inventory.Package{
+		Type: g.typ, Ecosystem: inventory.EcoPyPI, Name: name, Version: version,
+		PURL: PURL(name, version), Path: g.path, ID: Normalize(name) + "@" + version,
+	}, Normalize(name), dev)
 }
 
 // depByName links from to every version of a name in the file (lock
 // files hold one, or one per environment marker).
 func (g *graph) depByName(from, name string) {
-	for _, to := range g.byName[Normalize(name)] {
-		if n := g.nodes[from]; n != nil && to != from {
-			n.deps[to] = true
-		}
+	for _, to := range g.ByName(Normalize(name)) {
+		g.Dep(from, to)
 	}
-}
-
-func (g *graph) reach(roots []string) map[string]bool {
-	seen := map[string]bool{}
-	stack := slices.Clone(roots)
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[id] || g.nodes[id] == nil {
-			continue
-		}
-		seen[id] = true
-		for d := range g.nodes[id].deps {
-			stack = append(stack, d)
-		}
-	}
-	return seen
-}
-
-func (g *graph) packages() []inventory.Package {
-	out := make([]inventory.Package, 0, len(g.nodes))
-	for _, id := range slices.Sorted(maps.Keys(g.nodes)) {
-		n := g.nodes[id]
-		p := n.pkg
-		p.Dev = !n.prod
-		if len(n.deps) > 0 {
-			p.DependsOn = slices.Sorted(maps.Keys(n.deps))
-		}
-		out = append(out, p)
-	}
-	return out
 }

@@ -77,7 +77,7 @@ func (requirements) Analyze(ctx context.Context, f *inventory.File) (*inventory.
 			return nil, err
 		}
 	}
-	return &inventory.Result{Packages: g.packages()}, nil
+	return &inventory.Result{Packages: g.Packages()}, nil
 }
 
 // requirement reads one logical line.
