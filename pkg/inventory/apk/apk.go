@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 )
 
 const (
@@ -138,17 +139,10 @@ func parse(ctx context.Context, r io.Reader) ([]inventory.Package, error) {
 		} else {
 			err = fmt.Errorf("read after line %d: %w", line, err)
 		}
-		return pkgs, errors.Join(append(capErrors(errs), err)...)
+		return pkgs, errors.Join(append(textutil.CapErrors(errs, maxErrors), err)...)
 	}
 	flush()
-	return pkgs, errors.Join(capErrors(errs)...)
-}
-
-func capErrors(errs []error) []error {
-	if len(errs) <= maxErrors {
-		return errs
-	}
-	return append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more stanzas in error", len(errs)-maxErrors))
+	return pkgs, errors.Join(textutil.CapErrors(errs, maxErrors)...)
 }
 
 func (s *stanza) toPackage() (inventory.Package, error) {
@@ -158,7 +152,7 @@ func (s *stanza) toPackage() (inventory.Package, error) {
 	if s.version == "" {
 		return inventory.Package{}, fmt.Errorf("stanza at line %d (%s): no V: (version) field", s.line, s.name)
 	}
-	if strings.IndexFunc(s.name+s.version, notPrintable) >= 0 {
+	if strings.IndexFunc(s.name+s.version, textutil.NotPrintable) >= 0 {
 		return inventory.Package{}, fmt.Errorf("stanza at line %d (%s): white space or control character in name or version %q", s.line, s.name, s.version)
 	}
 	p := inventory.Package{Type: inventory.Apk, Name: s.name, Version: s.version, Arch: s.arch}
@@ -175,7 +169,3 @@ func (s *stanza) toPackage() (inventory.Package, error) {
 	}
 	return p, nil
 }
-
-// notPrintable reports white space and control characters, which names
-// and versions never hold.
-func notPrintable(r rune) bool { return r <= ' ' || r == 0x7f }

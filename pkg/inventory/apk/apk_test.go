@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -179,7 +180,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkgs, err := parse(context.Background(), bytes.NewReader(b))
 		for _, p := range pkgs {
-			if p.Name == "" || p.Version == "" || strings.IndexFunc(p.Name+p.Version, notPrintable) >= 0 {
+			if p.Name == "" || p.Version == "" || strings.IndexFunc(p.Name+p.Version, textutil.NotPrintable) >= 0 {
 				t.Fatalf("bad package %+v", p)
 			}
 		}

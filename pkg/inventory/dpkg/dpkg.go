@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 )
 
 const (
@@ -173,17 +174,10 @@ func parse(ctx context.Context, r io.Reader, needStatus bool) ([]inventory.Packa
 		} else {
 			err = fmt.Errorf("read after line %d: %w", line, err)
 		}
-		return pkgs, errors.Join(append(capErrors(errs), err)...)
+		return pkgs, errors.Join(append(textutil.CapErrors(errs, maxErrors), err)...)
 	}
 	flush()
-	return pkgs, errors.Join(capErrors(errs)...)
-}
-
-func capErrors(errs []error) []error {
-	if len(errs) <= maxErrors {
-		return errs
-	}
-	return append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more stanzas in error", len(errs)-maxErrors))
+	return pkgs, errors.Join(textutil.CapErrors(errs, maxErrors)...)
 }
 
 // toPackage turns the stanza into a package: nil (and no error) for a package
@@ -208,7 +202,7 @@ func (s *stanza) toPackage(needStatus bool) (*inventory.Package, error) {
 	if s.version == "" {
 		return nil, fmt.Errorf("%s: no Version field", at)
 	}
-	if strings.IndexFunc(s.pkg+s.version, notPrintable) >= 0 {
+	if strings.IndexFunc(s.pkg+s.version, textutil.NotPrintable) >= 0 {
 		return nil, fmt.Errorf("%s: white space or control character in name or version %q", at, s.version)
 	}
 	p := &inventory.Package{Type: inventory.Dpkg, Name: s.pkg, Version: s.version, Arch: s.arch}
@@ -274,7 +268,3 @@ func installed(status string) (bool, error) {
 	}
 	return false, fmt.Errorf("bad Status %q: unknown state %q", status, f[2])
 }
-
-// notPrintable reports white space and control characters, which names
-// and versions never hold.
-func notPrintable(r rune) bool { return r <= ' ' || r == 0x7f }

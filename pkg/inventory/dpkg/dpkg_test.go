@@ -18,6 +18,7 @@ import (
 
 	"github.com/mamori-dev/mamori/internal/shareddata"
 	"github.com/mamori-dev/mamori/pkg/inventory"
+	"github.com/mamori-dev/mamori/pkg/inventory/internal/textutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
@@ -288,7 +289,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, needStatus bool) {
 		pkgs, err := parse(context.Background(), bytes.NewReader(b), needStatus)
 		for _, p := range pkgs {
-			if p.Name == "" || p.Version == "" || strings.IndexFunc(p.Name+p.Version, notPrintable) >= 0 {
+			if p.Name == "" || p.Version == "" || strings.IndexFunc(p.Name+p.Version, textutil.NotPrintable) >= 0 {
 				t.Fatalf("bad package %+v", p)
 			}
 			if (p.SourceName == "") != (p.SourceVersion == "") {

@@ -74,3 +74,16 @@ func Clip(s string) string {
 	}
 	return s
 }
+
+// CapErrors keeps the first max errors of a file and sums up the rest, so
+// that a badly damaged database gives a readable error.
+func CapErrors(errs []error, max int) []error {
+	if len(errs) <= max {
+		return errs
+	}
+	return append(errs[:max:max], fmt.Errorf("and %d more stanzas in error", len(errs)-max))
+}
+
+// NotPrintable reports space and control characters, which package
+// names and versions never hold.
+func NotPrintable(r rune) bool { return r <= ' ' || r == 0x7f }
