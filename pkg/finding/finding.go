@@ -156,6 +156,28 @@ type Finding struct {
 	// Vulnerability details a finding about a known vulnerability in a
 	// package; nil for other checks.
 	Vulnerability *Vulnerability `json:"vulnerability,omitempty"`
+	// Secret details a finding about a leaked credential; nil for other
+	// checks. It never holds the secret itself.
+	Secret *Secret `json:"secret,omitempty"`
+}
+
+// Secret is what a secret finding says about the credential: a redacted
+// form (a short prefix and the length), never the value.
+type Secret struct {
+	// Redacted is a short prefix of the value and its length, such as
+	// "AKIA…(20 chars)".
+	Redacted string `json:"redacted"`
+	// Layer is the image layer the file is in, for image scans.
+	Layer *LayerRef `json:"layer,omitempty"`
+	// Commit, Author and Date say where in a repository's history the
+	// secret was added, for history scans. Date is the author date
+	// (RFC 3339).
+	Commit string `json:"commit,omitempty"`
+	Author string `json:"author,omitempty"`
+	Date   string `json:"date,omitempty"`
+	// Target is what was scanned when it is not a file tree: an image
+	// reference with its digest.
+	Target string `json:"target,omitempty"`
 }
 
 // Vulnerability is what a vulnerability finding says about the package
@@ -225,6 +247,8 @@ type JSON struct {
 	Fingerprint string   `json:"fingerprint"`
 	// Vulnerability is set on vulnerability findings only.
 	Vulnerability *Vulnerability `json:"vulnerability,omitempty"`
+	// Secret is set on secret findings only.
+	Secret *Secret `json:"secret,omitempty"`
 }
 
 // JSON returns the finding's JSON form.
@@ -236,7 +260,7 @@ func (f *Finding) JSON() JSON {
 	return JSON{
 		CheckID: r.ID, Title: r.Title, Severity: r.Severity, Message: f.Message,
 		Resource: f.Resource, Location: f.Location, Fingerprint: f.Fingerprint,
-		Vulnerability: f.Vulnerability,
+		Vulnerability: f.Vulnerability, Secret: f.Secret,
 	}
 }
 
