@@ -1,0 +1,62 @@
+package secret
+
+import "bytes"
+
+// maxGenericValue bounds a generic rule's value, as its pattern does.
+const maxGenericValue = 200
+
+func keyChar(b byte) bool {
+	return b == '_' || b == '.' || b == '-' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
+}
+
+func valueChar(b byte) bool {
+	switch b {
+	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', ';', ',':
+		return false
+	}
+	return true
+}
+
+// assignment is the generic rules' matcher, what their pattern says done
+// by hand around one keyword occurrence (the pattern with its leading
+// unbounded key class costs the regexp engine a pass per byte): the key
+// is the run of name characters around the keyword, then an optional
+// closing quote, an assignment (:=, =>, =, :), an optional opening quote,
+// and the value up to a space, quote, ';' or ','.
+func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
+	for ks > 0 && keyChar(data[ks-1]) {
+		ks--
+	}
+	for ke < len(data) && keyChar(data[ke]) {
+		ke++
+	}
+	j := ke
+	if j < len(data) && (data[j] == '"' || data[j] == '\'') {
+		j++
+	}
+	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	switch {
+	case bytes.HasPrefix(data[j:], []byte(":=")), bytes.HasPrefix(data[j:], []byte("=>")):
+		j += 2
+	case j < len(data) && (data[j] == '=' || data[j] == ':'):
+		j++
+	default:
+		return Match{}, false
+	}
+	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`') {
+		j++
+	}
+	s := j
+	for j < len(data) && j-s < maxGenericValue && valueChar(data[j]) {
+		j++
+	}
+	if j-s < 8 || !secretKey(data[ks:ke]) || !e.accept(r, data[s:j]) {
+		return Match{}, false
+	}
+	return Match{Rule: r, Start: s, End: j}, true
+}
