@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -263,4 +264,55 @@ func TestParsePath(t *testing.T) {
 			t.Errorf("ParsePath(%q) (-want +got):\n%s", tt.in, diff)
 		}
 	}
+}
+
+func TestObjectStrings(t *testing.T) {
+	src := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  annotations:
+    a.b/c: "x"
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        env:
+        - name: DB_PASSWORD
+          value: hunter2
+        - name: EMPTY
+          value:
+        args: [--port, 8080]
+`
+	res := Parse("d.yaml", []byte(src))
+	if len(res.Objects) != 1 {
+		t.Fatalf("objects: %v %v", res.Objects, res.Errors)
+	}
+	var got []string
+	res.Objects[0].Strings(func(path, name, value string) {
+		got = append(got, path+" "+name+"="+value)
+	})
+	want := []string{
+		"apiVersion apiVersion=apps/v1",
+		"kind kind=Deployment",
+		"metadata.name name=web",
+		"metadata.annotations['a.b/c'] a.b/c=x",
+		"spec.template.spec.containers[0].name name=app",
+		"spec.template.spec.containers[0].env[0].name name=DB_PASSWORD",
+		"spec.template.spec.containers[0].env[0].value DB_PASSWORD=hunter2",
+		"spec.template.spec.containers[0].env[1].name name=EMPTY",
+		"spec.template.spec.containers[0].args[0] args=--port",
+		"spec.template.spec.containers[0].args[1] args=8080",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Strings:\n got %q\nwant %q", got, want)
+	}
+	// Every path Strings gives locates its field exactly.
+	o := res.Objects[0]
+	o.Strings(func(path, name, value string) {
+		if _, _, exact := o.Locate(path); !exact {
+			t.Errorf("path %s does not locate exactly", path)
+		}
+	})
 }

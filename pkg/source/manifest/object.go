@@ -213,3 +213,57 @@ type pathError string
 func (e pathError) Error() string { return "bad field path " + strconv.Quote(string(e)) }
 
 func errBadPath(p string) error { return pathError(p) }
+
+// Rendered names what rendered the object ("helm chart web", "kustomize
+// overlays/prod"); it is empty for an object read as written.
+func (o *Object) Rendered() string { return o.source }
+
+// Strings calls fn with every scalar of the object (string, number or
+// boolean, as written), its field path and the name it is assigned to:
+// the map key, or for an item of a list of name/value pairs (a
+// container's env) the item's name. Aliases are followed once; merge
+// keys and alias cycles are not walked twice.
+func (o *Object) Strings(fn func(path, name, value string)) {
+	var walk func(n *node, path, name string, depth int)
+	walk = func(n *node, path, name string, depth int) {
+		if depth > 64 {
+			return
+		}
+		n = resolveAlias(n)
+		switch n.kind {
+		case yaml.ScalarNode:
+			if n.tag == "!!null" || n.style == 0 && (n.value == "" || n.value == "~" || n.value == "null") {
+				return
+			}
+			fn(path, name, n.value)
+		case yaml.MappingNode:
+			// A {name: X, value: Y} item assigns Y to X.
+			itemName := ""
+			for i := 0; i+1 < len(n.content); i += 2 {
+				if keyString(n.content[i]) == "name" && n.content[i+1].kind == yaml.ScalarNode {
+					itemName = n.content[i+1].value
+				}
+			}
+			for i := 0; i+1 < len(n.content); i += 2 {
+				k := keyString(n.content[i])
+				if k == "<<" {
+					continue
+				}
+				child := k
+				if k == "value" && itemName != "" {
+					child = itemName
+				}
+				p := path + Key(k)
+				if path == "" {
+					p = strings.TrimPrefix(p, ".")
+				}
+				walk(n.content[i+1], p, child, depth+1)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.content {
+				walk(c, path+"["+strconv.Itoa(i)+"]", name, depth+1)
+			}
+		}
+	}
+	walk(o.root, "", "", 0)
+}
