@@ -150,6 +150,10 @@ func Walk(ctx context.Context, repo string, opts Options, fn func(Change) error)
 	}
 	var fnErr error
 	perr := parse(stdout, max, func(c Change) error {
+		// git's output may be buffered well past the cancel.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := fn(c); err != nil {
 			fnErr = err
 			return err
