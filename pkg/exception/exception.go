@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +40,10 @@ type Entry struct {
 	Packages []string
 	PURLs    []string
 	Images   []string
-	Reason   string
+	// Fingerprints narrows an entry to findings with these fingerprints
+	// (one secret, one finding); check may then be left out.
+	Fingerprints []string
+	Reason       string
 	Owner    string
 	Expires  time.Time // the last day the entry holds
 
@@ -143,13 +147,18 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 			err = v.Decode(&e.PURLs)
 		case "images":
 			err = v.Decode(&e.Images)
+		case "fingerprints":
+			err = v.Decode(&e.Fingerprints)
 		default:
-			fail(k.Line, "unknown field %q (want check, resources, paths, packages, purls, images, reason, owner, expires)", k.Value)
+			fail(k.Line, "unknown field %q (want check, fingerprints, resources, paths, packages, purls, images, reason, owner, expires)", k.Value)
 			continue
 		}
 		if err != nil {
 			fail(v.Line, "%s: %v", k.Value, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
+	}
+	if e.Check == "" && len(e.Fingerprints) > 0 {
+		e.Check = "*"
 	}
 	for _, req := range []struct{ name, val string }{{"check", e.Check}, {"reason", e.Reason}, {"owner", e.Owner}, {"expires", expires}} {
 		if strings.TrimSpace(req.val) == "" {
@@ -253,6 +262,9 @@ func (e *Entry) matches(f *finding.Finding) bool {
 		return false
 	}
 	if !e.matchesPackage(f) {
+		return false
+	}
+	if len(e.Fingerprints) > 0 && !slices.Contains(e.Fingerprints, f.Fingerprint) {
 		return false
 	}
 	file := f.Location.File

@@ -93,6 +93,11 @@ func (s *Set) exportOne(p *Policy, opts ExportOptions, out *Export) {
 				note("exception %s (owner %s) is limited to file paths %s, which admission cannot see: not exported, so the cluster enforces the policy on those resources",
 					where, e.Owner, strings.Join(e.Paths, ", "))
 				continue
+			case len(e.Fingerprints)+len(e.Packages)+len(e.PURLs)+len(e.Images) > 0:
+				// Those narrow an entry to findings of files, packages or
+				// images: exported without them, it would exempt every object.
+				note("exception %s (owner %s) is limited to fingerprints, packages or images, which admission cannot see: not exported", where, e.Owner)
+				continue
 			case e.Scoped():
 				note("exception %s (owner %s) holds only for files under %s, which admission cannot see: not exported, so the cluster enforces the policy on those resources; use --ignorefile for exceptions meant for the cluster",
 					where, e.Owner, e.Base())

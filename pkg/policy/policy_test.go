@@ -114,6 +114,8 @@ func TestExportGolden(t *testing.T) {
 	exc.Add(scoped)
 	whole, _ := exception.Load("global.yaml", []byte(`exceptions:
 - {check: replicas-limit, resources: [{kind: "Deploy*", namespace: "team-[ab]", name: "web-?"}], reason: r, owner: o, expires: 2030-01-01}
+- {fingerprints: [0123456789abcdef01234567], reason: one secret, owner: o, expires: 2030-01-01}
+- {check: "*", packages: [openssl], reason: one package, owner: o, expires: 2030-01-01}
 `), "")
 	exc.Add(whole)
 	x := s.ExportVAP(ExportOptions{Exceptions: exc, Now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)})
@@ -151,7 +153,10 @@ func TestExportGolden(t *testing.T) {
 	for _, s := range []string{"team-label-required: exception exceptions.yaml:7 (owner data@example.com) expired",
 		"team-label-required: exception shop/.mamori-ignore.yaml:2 (owner o) holds only for files under shop",
 		"replicas-limit: exception shop/.mamori-ignore.yaml:3 (owner o) is limited to file paths deploy/*.yaml",
-		"team-label-required: exception exceptions.yaml:2 (owner platform@example.com) exported as matchCondition"} {
+		"team-label-required: exception exceptions.yaml:2 (owner platform@example.com) exported as matchCondition",
+		// Exported, those would exempt every object from every policy.
+		"team-label-required: exception global.yaml:3 (owner o) is limited to fingerprints, packages or images",
+		"team-label-required: exception global.yaml:4 (owner o) is limited to fingerprints, packages or images"} {
 		if !strings.Contains(all, s) {
 			t.Errorf("notes lack %q:\n%s", s, all)
 		}
