@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/moby/buildkit/frontend/dockerfile/command"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
-	"github.com/mamori-dev/mamori/pkg/finding"
 )
 
 // check runs every rule over the parsed file.

@@ -23,9 +23,9 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/moby/buildkit/frontend/dockerfile/command"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/mamori-dev/mamori/pkg/finding"
 )
 
 // MaxSize is the largest Dockerfile LintFile reads. Real Dockerfiles are
