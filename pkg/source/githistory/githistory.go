@@ -114,9 +114,9 @@ func Walk(ctx context.Context, repo string, opts Options, fn func(Change) error)
 	if strings.HasPrefix(rev, "-") || strings.ContainsAny(rev, "\x00\n") {
 		return fmt.Errorf("git history of %s: invalid revision %q", repo, rev)
 	}
-	max := opts.MaxChangeBytes
-	if max == 0 {
-		max = DefaultMaxChangeBytes
+	limit := opts.MaxChangeBytes
+	if limit == 0 {
+		limit = DefaultMaxChangeBytes
 	}
 	git, err := exec.LookPath("git")
 	if err != nil {
@@ -149,7 +149,7 @@ func Walk(ctx context.Context, repo string, opts Options, fn func(Change) error)
 		return fmt.Errorf("git log in %s: %w", repo, err)
 	}
 	var fnErr error
-	perr := parse(stdout, max, func(c Change) error {
+	perr := parse(stdout, limit, func(c Change) error {
 		// git's output may be buffered well past the cancel.
 		if err := ctx.Err(); err != nil {
 			return err

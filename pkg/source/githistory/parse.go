@@ -37,15 +37,17 @@ type parser struct {
 	parents int    // 1 for "diff --git", 0 for a combined diff until its first hunk
 	path    string // from the "+++" line; "" for /dev/null
 	sawNew  bool   // the "+++" line was read
+	inBody  bool   // a hunk was read: no more headers
 	skip    bool   // gitlink or symlink: its "text" is no file content
 	cur     Change
 	size    int64 // added bytes kept in cur
+	next    int   // the first line of the file after the last hunk
 }
 
 // parse reads a git log from r and calls fn for every file's change with
-// added text. max < 0 means no bound on the text of one change.
-func parse(r io.Reader, max int64, fn func(Change) error) error {
-	p := &parser{r: bufio.NewReaderSize(r, maxHeaderLine), max: max, fn: fn}
+// added text. limit < 0 means no bound on the text of one change.
+func parse(r io.Reader, limit int64, fn func(Change) error) error {
+	p := &parser{r: bufio.NewReaderSize(r, maxHeaderLine), max: limit, fn: fn}
 	err := p.run()
 	var s stopError
 	if errors.As(err, &s) {
@@ -108,10 +110,20 @@ func (p *parser) run() error {
 		case !p.inFile:
 			return p.errorf("expected a diff, got %q", clip(b))
 		case b[0] == '@':
+			p.inBody = true
 			if err := p.hunk(b); err != nil {
 				return err
 			}
+		case b[0] == '\\':
+			// "\ No newline at end of file" after a hunk's last line.
+		case p.inBody && (b[0] == '+' || b[0] == '-' || b[0] == ' '):
+			return p.errorf("diff line outside a hunk: %q", clip(b))
+		case p.inBody:
+			return p.errorf("file header line %q after the hunks", clip(b))
 		case bytes.HasPrefix(b, []byte("+++ ")):
+			if p.sawNew {
+				return p.errorf("a second \"+++\" line %q", clip(b))
+			}
 			if err := p.newPath(b[4:]); err != nil {
 				return err
 			}
@@ -119,8 +131,6 @@ func (p *parser) run() error {
 			// The old name: the change is reported under the new one.
 		case b[0] == '+' || b[0] == '-' || b[0] == ' ':
 			return p.errorf("diff line outside a hunk: %q", clip(b))
-		case b[0] == '\\':
-			// "\ No newline at end of file" after a hunk's last line.
 		default:
 			p.extendedHeader(b)
 		}
@@ -174,9 +184,9 @@ func (p *parser) fileHeader(b []byte) error {
 	default:
 		return p.errorf("unknown diff header %q", clip(b))
 	}
-	p.inFile, p.path, p.sawNew, p.skip = true, "", false, false
+	p.inFile, p.path, p.sawNew, p.inBody, p.skip = true, "", false, false, false
 	p.cur = Change{Commit: p.commit, Author: p.author, AuthorDate: p.authorDate}
-	p.size = 0
+	p.size, p.next = 0, 1
 	return nil
 }
 
@@ -246,6 +256,15 @@ func (p *parser) hunk(head []byte) error {
 	}
 	if !p.sawNew {
 		return p.errorf("hunk without a \"+++ b/<path>\" line before it")
+	}
+	// Hunks come in order, each after the last: Hunks never overlap.
+	if newCount > 0 && start < p.next {
+		return p.errorf("hunk %q starts before the end of the one before it (line %d)", clip(head), p.next)
+	}
+	if newCount > 0 {
+		p.next = start + newCount
+	} else {
+		p.next = max(p.next, start+1)
 	}
 	keep := !p.skip && p.path != ""
 	lineNo := start
