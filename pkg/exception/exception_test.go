@@ -50,7 +50,7 @@ func TestLoadErrors(t *testing.T) {
 		"ignore.yaml:6: exception: reason is required",
 		"ignore.yaml:9: exception: expires \"soon\": want a date such as 2027-03-31",
 		"ignore.yaml:9: exception: check \"[\": syntax error in pattern",
-		"ignore.yaml:17: exception: unknown field \"colour\" (want check, resources, paths, packages, purls, images, reason, owner, expires)",
+		"ignore.yaml:17: exception: unknown field \"colour\" (want check, fingerprints, resources, paths, packages, purls, images, reason, owner, expires)",
 		"ignore.yaml:22: exception: resources: line 22: unknown field \"label\" (want kind, namespace, name)",
 	}
 	if !slices.Equal(got, want) {
