@@ -1,0 +1,5 @@
+FROM debian:12
+RUN curl -fsSLo install.sh https://sh.example.com && echo "abc  install.sh" | sha256sum -c - && sh install.sh
+RUN echo "curl x | sh" > /notes.txt
+RUN curl -s https://x.example.com | tar -xz
+RUN wget -O- https://x.example.com | tee /tmp/x

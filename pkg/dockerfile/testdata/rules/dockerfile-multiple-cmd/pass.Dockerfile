@@ -1,0 +1,5 @@
+FROM alpine:3.20 AS build
+CMD ["x"]
+FROM alpine:3.20
+ENTRYPOINT ["/a"]
+CMD ["y"]

@@ -1,0 +1,2 @@
+# want 2:1
+FROM --platform=linux/amd64 alpine:3.20

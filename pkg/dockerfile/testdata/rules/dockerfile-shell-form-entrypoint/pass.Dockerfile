@@ -1,0 +1,4 @@
+FROM alpine:3.20 AS build
+CMD make
+FROM alpine:3.20
+ENTRYPOINT ["/app", "--serve"]

@@ -1,0 +1,4 @@
+FROM debian:12
+USER root
+RUN apt-get update
+RUN echo sudo
