@@ -167,3 +167,21 @@ func TestScanTreeExceptions(t *testing.T) {
 		t.Errorf("an expired exception still suppresses: %+v", rep.Findings)
 	}
 }
+
+func write(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getenv(k string) string { return os.Getenv(k) }
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
