@@ -65,8 +65,9 @@ type heredocDelim struct {
 }
 
 type pendingWord struct {
-	text string
-	pos  int
+	text string // the word before the substitution
+	pos  int    // where the word starts
+	open int    // where the substitution starts
 }
 
 func (s *splitter) parent() (int, bool) {
@@ -207,7 +208,11 @@ func (s *splitter) run() {
 			s.i += 2
 			s.readHeredocDelim()
 		case c == '<' || c == '>':
-			// A redirection: its target is not an argument of the command.
+			// A redirection: its target is not an argument of the command,
+			// nor is the file descriptor number before it (2>&1).
+			if s.inWord && s.wordPos < s.i && strings.Trim(s.src[s.wordPos:s.i], "0123456789") == "" {
+				s.inWord = false
+			}
 			s.endWord()
 			s.i++
 			for s.i < len(src) && (src[s.i] == '>' || src[s.i] == '&' || src[s.i] == '|' || src[s.i] == '<') {
@@ -221,6 +226,14 @@ func (s *splitter) run() {
 		}
 	}
 	s.endCommand("")
+	// Substitutions left open at the end still give their command a word.
+	for ; len(s.stack) > 0; s.stack = s.stack[:len(s.stack)-1] {
+		if top := s.stack[len(s.stack)-1]; top.cmd >= 0 {
+			p := s.pending[len(s.pending)-1]
+			s.pending = s.pending[:len(s.pending)-1]
+			s.cmds[top.cmd].words = append(s.cmds[top.cmd].words, p.text+s.src[p.open:])
+		}
+	}
 }
 
 // closes reports whether the innermost open frame ends with c.
@@ -233,9 +246,8 @@ func (s *splitter) openSubst(proc bool, n int, closeBy byte) {
 	// the command so that nested commands can name it as their parent, and
 	// keep the partial word to resume after the closing.
 	s.startWord()
-	s.word.WriteString(s.src[s.i : s.i+n])
 	s.ensureCommand(s.wordPos)
-	s.pending = append(s.pending, pendingWord{text: s.word.String(), pos: s.wordPos})
+	s.pending = append(s.pending, pendingWord{text: s.word.String(), pos: s.wordPos, open: s.i})
 	s.stack = append(s.stack, frame{cmd: s.cur, close: closeBy, procSubst: proc})
 	s.inWord = false
 	s.cur = -1
@@ -264,7 +276,7 @@ func (s *splitter) closeFrame() {
 	s.wordPos = p.pos
 	s.word.Reset()
 	s.word.WriteString(p.text)
-	s.word.WriteByte(c)
+	s.word.WriteString(s.src[p.open:s.i]) // the substitution as written
 }
 
 func (s *splitter) doubleQuote() {
