@@ -231,29 +231,36 @@ func gitEnv(dir string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env,
+	env = append(env,
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_CEILING_DIRECTORIES="+filepath.Dir(dir),
 		"GIT_TERMINAL_PROMPT=0",
 		"GIT_OPTIONAL_LOCKS=0",
 		"LC_ALL=C",
 	)
+	// The variable is a list separated by colons: a parent with one in
+	// its name cannot be named, and checkRepo's prefix test still holds.
+	if parent := filepath.Dir(dir); !strings.ContainsRune(parent, filepath.ListSeparator) {
+		env = append(env, "GIT_CEILING_DIRECTORIES="+parent)
+	}
+	return env
 }
 
 // checkRepo tells apart the failures users meet most, with errors that
 // say what is wrong rather than git's usage message.
 func checkRepo(ctx context.Context, git, dir string, env []string, repo, rev string) error {
+	var out bytes.Buffer
 	run := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, git, args...)
 		cmd.Dir = dir
 		cmd.Env = env
-		var out, errb bytes.Buffer
+		var errb bytes.Buffer
+		out.Reset()
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
 		return strings.TrimSpace(errb.String()), err
 	}
-	msg, err := run("rev-parse", "--git-dir")
+	msg, err := run("rev-parse", "--show-prefix")
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -266,6 +273,9 @@ func checkRepo(ctx context.Context, git, dir string, env []string, repo, rev str
 			return fmt.Errorf("git history of %s: the repository is owned by another user and git refuses it (add it to safe.directory in your git configuration if you trust it)", repo)
 		}
 		return fmt.Errorf("git history of %s: %w (the top of a work tree or a git directory is needed)", repo, ErrNotRepository)
+	}
+	if prefix := strings.TrimSpace(out.String()); prefix != "" {
+		return fmt.Errorf("git history of %s: %w: it is the directory %s of a work tree (its top is needed)", repo, ErrNotRepository, prefix)
 	}
 	if rev != "HEAD" {
 		return nil

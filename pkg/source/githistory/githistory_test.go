@@ -339,6 +339,7 @@ func TestWalkShallow(t *testing.T) {
 func TestWalkErrors(t *testing.T) {
 	r := newRepo(t)
 	r.write("sub/a.txt", "a\n")
+	r.write("a:b/sub/a.txt", "a\n") // no GIT_CEILING_DIRECTORIES can name a:b
 	r.commit("1")
 	empty := newRepo(t)
 	plain := t.TempDir()
@@ -357,6 +358,7 @@ func TestWalkErrors(t *testing.T) {
 		{"empty repository", empty.dir, "", ErrNoCommits, []string{empty.dir, "no commits"}},
 		{"not a repository", plain, "", ErrNotRepository, []string{plain, "not a git repository"}},
 		{"inside a work tree", filepath.Join(r.dir, "sub"), "", ErrNotRepository, []string{filepath.Join(r.dir, "sub"), "not a git repository"}},
+		{"inside a work tree, no ceiling", filepath.Join(r.dir, "a:b", "sub"), "", ErrNotRepository, []string{filepath.Join(r.dir, "a:b", "sub"), "directory a:b/sub/ of a work tree"}},
 		{"missing", filepath.Join(plain, "nope"), "", os.ErrNotExist, []string{filepath.Join(plain, "nope")}},
 		{"a file", file, "", ErrNotRepository, []string{file, "not a directory"}},
 		{"unknown revision", r.dir, "nosuch", nil, []string{r.dir, "nosuch", "bad revision"}},
