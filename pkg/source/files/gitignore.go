@@ -2,6 +2,7 @@ package files
 
 import (
 	"bytes"
+	"path"
 	"strings"
 )
 
@@ -41,7 +42,7 @@ type pattern struct {
 // accepts but can never match (an unclosed "[") are kept and never match,
 // as in git: there is no syntax error in a gitignore file.
 func ParseGitignore(dir string, data []byte) *Ignore {
-	ig := &Ignore{dir: strings.Trim(dir, "/")}
+	ig := &Ignore{dir: path.Clean(strings.Trim(dir, "/"))}
 	if ig.dir == "." {
 		ig.dir = ""
 	}

@@ -95,10 +95,12 @@ var binaryExts = map[string]bool{
 }
 
 // IsBinaryName reports whether a file's extension (case-insensitive) marks
-// a binary or compressed format, which Walk skips without reading.
+// a binary or compressed format, which Walk skips without reading. A
+// dotfile such as ".so" has no extension.
 func IsBinaryName(name string) bool {
-	ext := path.Ext(name)
-	if len(ext) < 2 || len(ext) > 7 {
+	base := path.Base(name)
+	ext := path.Ext(base)
+	if len(ext) < 2 || len(ext) > 7 || len(ext) == len(base) {
 		return false
 	}
 	return binaryExts[strings.ToLower(ext)]
