@@ -429,3 +429,28 @@ func TestWalkStop(t *testing.T) {
 		t.Errorf("done context: got %v", err)
 	}
 }
+
+// TestWalkCorrupt checks that git failing halfway (a blob is missing) is
+// an error carrying git's own message, after the changes read before it.
+func TestWalkCorrupt(t *testing.T) {
+	r := newRepo(t)
+	r.write("a.txt", "a\n")
+	r.commit("1")
+	r.write("b.txt", "b\n")
+	r.commit("2")
+	blob := r.git("rev-parse", "HEAD~1:a.txt")
+	if err := os.Remove(filepath.Join(r.dir, ".git", "objects", blob[:2], blob[2:])); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	err := Walk(context.Background(), r.dir, Options{}, func(c Change) error {
+		paths = append(paths, c.Path)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), r.dir) || !strings.Contains(err.Error(), "fatal: ") || !strings.Contains(err.Error(), blob[:7]) {
+		t.Errorf("error %v, want git's message about %s", err, blob)
+	}
+	if len(paths) != 1 || paths[0] != "b.txt" {
+		t.Errorf("changes before the failure: %q, want [b.txt]", paths)
+	}
+}
