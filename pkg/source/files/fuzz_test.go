@@ -80,6 +80,11 @@ func validRel(rel string) bool {
 	if rel == "" || strings.ContainsAny(rel, "\x00\n\r") || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") || strings.Contains(rel, "//") {
 		return false
 	}
+	for e := range strings.SplitSeq(rel, "/") {
+		if e == "." || e == ".." {
+			return false
+		}
+	}
 	return true
 }
 

@@ -28,6 +28,9 @@ type pattern struct {
 	basename bool
 	// endsWith: "*literal", matched as a suffix.
 	endsWith bool
+	// suffix is literal text every match ends with: a cheap rejection
+	// before wildmatch.
+	suffix string
 }
 
 // ParseGitignore compiles the rules of a gitignore file. dir is the slash
@@ -126,7 +129,23 @@ func compile(b []byte, line int) (pattern, bool) {
 		p.prefix--
 	}
 	p.text = string(b)
+	p.suffix = literalSuffix(p.text)
 	return p, true
+}
+
+// literalSuffix returns the literal text after the last wildcard, which
+// the end of every match must equal. Patterns with classes or escapes
+// get none (their literal ends are not simply the text after a special),
+// and a leading "/" is dropped because "**/" may match nothing.
+func literalSuffix(pat string) string {
+	if strings.ContainsAny(pat, "[\\") {
+		return ""
+	}
+	i := strings.LastIndexAny(pat, "*?")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimPrefix(pat[i+1:], "/")
 }
 
 // simpleLength is the length of the literal start of a pattern: up to the
@@ -155,6 +174,8 @@ func (p *pattern) match(rel string, base int, isDir bool) bool {
 			return name == p.text
 		case p.endsWith:
 			return strings.HasSuffix(name, p.text[1:])
+		case !strings.HasPrefix(name, p.text[:p.prefix]) || !strings.HasSuffix(name, p.suffix):
+			return false
 		}
 		return dowild(p.text, name, false) == wmMatch
 	}
@@ -167,6 +188,9 @@ func (p *pattern) match(rel string, base int, isDir bool) bool {
 		if p.prefix == len(p.text) {
 			return len(rel) == p.prefix
 		}
+	}
+	if !strings.HasSuffix(rel, p.suffix) {
+		return false
 	}
 	return dowild(p.text[p.prefix:], rel[p.prefix:], true) == wmMatch
 }
