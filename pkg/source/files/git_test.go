@@ -197,3 +197,29 @@ func TestGitignoreRandomVsGit(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkWorktree: a linked worktree's .git is a "gitdir:" file, and its
+// info/exclude is the main repository's (the common directory).
+func TestWalkWorktree(t *testing.T) {
+	requireGit(t)
+	root := t.TempDir()
+	writeTree(t, root, []archiveFile{{name: ".git"}, {name: "README"}, {name: ".gitignore", data: []byte("*.log\n")}})
+	git(t, root, "add", "README", ".gitignore")
+	git(t, root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "init")
+	git(t, root, "worktree", "add", "-q", "wt")
+	writeTree(t, root, []archiveFile{
+		{name: ".git/info/exclude", data: []byte("*.x\n")},
+		{name: "wt/a.x"}, {name: "wt/b.y"}, {name: "wt/c.log"}, {name: "top.x"}, {name: "top.y"},
+	})
+	want := gitUntracked(t, root)
+	if !slices.Equal(want, []string{".gitignore", "README", "top.y", "wt/.gitignore", "wt/README", "wt/b.y"}) {
+		t.Fatalf("git reads %v: the fixture does not test what it means to", want)
+	}
+	if diff := cmp.Diff(want, relNames(root, walkAll(t, root, Options{}).names)); diff != "" {
+		t.Errorf("Walk(repository) vs git (-git +Walk):\n%s", diff)
+	}
+	wt := filepath.Join(root, "wt")
+	if diff := cmp.Diff(gitUntracked(t, wt), relNames(wt, walkAll(t, wt, Options{}).names)); diff != "" {
+		t.Errorf("Walk(worktree) vs git (-git +Walk):\n%s", diff)
+	}
+}

@@ -103,13 +103,13 @@ func git(t testing.TB, dir string, args ...string) []byte {
 	return out
 }
 
-// gitUntracked lists the files under dir that git does not ignore, as
-// slash paths relative to dir, nested repositories expanded by their own
-// rules.
+// gitUntracked lists the files under dir that git does not ignore
+// (untracked, or tracked), as slash paths relative to dir, nested
+// repositories expanded by their own rules.
 func gitUntracked(t testing.TB, dir string) []string {
 	t.Helper()
 	out := []string{}
-	for p := range bytes.SplitSeq(git(t, dir, "ls-files", "-z", "--others", "--exclude-standard"), []byte{0}) {
+	for p := range bytes.SplitSeq(git(t, dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"), []byte{0}) {
 		name := string(p)
 		switch {
 		case name == "":
