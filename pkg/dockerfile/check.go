@@ -50,10 +50,13 @@ func (f *file) check() {
 		f.checkMultiple(cmds)
 		f.checkMultiple(entrypoints)
 		if s.index == len(f.stages)-1 {
-			for _, list := range [][]*instr{entrypoints, cmds} {
-				if len(list) > 0 {
-					f.checkShellForm(list[len(list)-1])
-				}
+			var ep *instr
+			if len(entrypoints) > 0 {
+				ep = entrypoints[len(entrypoints)-1]
+				f.checkShellForm(ep, nil)
+			}
+			if len(cmds) > 0 {
+				f.checkShellForm(cmds[len(cmds)-1], ep)
 			}
 			f.checkFinal(s)
 		}
@@ -401,11 +404,17 @@ func (f *file) checkMultiple(list []*instr) {
 	}
 }
 
-func (f *file) checkShellForm(in *instr) {
+// checkShellForm judges the effective ENTRYPOINT, or CMD given the
+// stage's ENTRYPOINT ep (nil when none).
+func (f *file) checkShellForm(in, ep *instr) {
 	if in.isJSON() || in.node.Next == nil {
 		return
 	}
-	f.reportAt(RuleShellFormEntrypoint, in, fmt.Sprintf("%s of the final stage is in shell form: PID 1 is /bin/sh, which does not forward signals", strings.ToUpper(in.cmd)))
+	msg := fmt.Sprintf("%s of the final stage is in shell form: PID 1 is /bin/sh, which does not forward signals", strings.ToUpper(in.cmd))
+	if ep != nil && ep.isJSON() {
+		msg = fmt.Sprintf("CMD of the final stage is in shell form: ENTRYPOINT (line %d) receives /bin/sh -c and the command as its arguments", ep.line)
+	}
+	f.reportAt(RuleShellFormEntrypoint, in, msg)
 }
 
 // checkFinal judges what the shipped image lacks: a non-root USER and a

@@ -16,12 +16,14 @@ import (
 // Options.Secret with one real rule (AWS access key IDs), standing in for
 // mamori's secrets engine, which the CLI wires in.
 func awsKeyID(key, value string) (title, redacted string, ok bool) {
-	m := regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`).FindString(value)
+	m := awsKeyIDRe.FindString(value)
 	if m == "" {
 		return "", "", false
 	}
 	return "AWS access key ID", fmt.Sprintf("%s…(%d chars)", m[:4], len(m)), true
 }
+
+var awsKeyIDRe = regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)
 
 func testLinter() *Linter { return New(Options{Secret: awsKeyID}) }
 
