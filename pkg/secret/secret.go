@@ -56,6 +56,7 @@ type Rule struct {
 	Check func(secret []byte) bool
 
 	re       *regexp.Regexp
+	order    int // index in the engine: on one span, the earlier rule wins
 	group    int
 	keyGroup int
 	finding  *finding.Rule
@@ -109,6 +110,7 @@ func New(rules []*Rule) (*Engine, error) {
 			return nil, fmt.Errorf("secret rule %s: pattern: %w", r.ID, err)
 		}
 		r.re = re
+		r.order = i
 		r.group = 0
 		if g := re.SubexpIndex("secret"); g > 0 {
 			r.group = g
@@ -269,7 +271,10 @@ func (e *Engine) finish(data []byte, cands []Match) []Match {
 			}
 			return -1
 		}
-		return b.End - a.End
+		if a.End != b.End {
+			return b.End - a.End
+		}
+		return a.Rule.order - b.Rule.order
 	})
 	out := cands[:0]
 	for _, m := range cands {
@@ -277,7 +282,7 @@ func (e *Engine) finish(data []byte, cands []Match) []Match {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].Start == m.Start && out[n-1].End == m.End {
-			continue // two rules for one value: the first (specific, longest) wins
+			continue // two rules for one value: the first (specific, then earliest rule) wins
 		}
 		out = append(out, m)
 	}
