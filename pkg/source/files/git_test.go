@@ -127,7 +127,7 @@ func TestGitignoreCRLF(t *testing.T) {
 // files made of the pieces where matchers go wrong.
 func TestGitignoreRandomVsGit(t *testing.T) {
 	requireGit(t)
-	rounds := 150
+	rounds := 80
 	if testing.Short() {
 		rounds = 20
 	}

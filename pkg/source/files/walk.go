@@ -212,8 +212,14 @@ func (w *walker) dir(osPath, rel string, r rules) error {
 		if w.skipped(childRel) {
 			continue
 		}
-		if !r.off && excluded(r.ignores, join(r.repoRel, base), isDir) {
-			continue
+		if !r.off && len(r.ignores) > 0 {
+			repoPath := childRel
+			if r.repoRel != rel {
+				repoPath = join(r.repoRel, base)
+			}
+			if excluded(r.ignores, repoPath, isDir) {
+				continue
+			}
 		}
 		if !w.opts.All && (isDir && IsVendorDir(base) || !isDir && (IsLockFile(base) || IsBinaryName(base))) {
 			continue
@@ -229,14 +235,15 @@ func (w *walker) dir(osPath, rel string, r rules) error {
 				return err
 			}
 		case t.IsRegular():
+			name := w.name(childRel)
 			fi, err := e.Info()
 			if err != nil {
-				if err := w.fail(w.name(childRel), "cannot stat", err); err != nil {
+				if err := w.fail(name, "cannot stat", err); err != nil {
 					return err
 				}
 				continue
 			}
-			err = w.file(File{Name: w.name(childRel), Path: filepath.Join(osPath, base), Size: fi.Size()})
+			err = w.file(File{Name: name, Path: filepath.Join(osPath, base), Size: fi.Size()})
 			if errors.Is(err, fs.SkipDir) {
 				return nil
 			}
