@@ -88,6 +88,9 @@ const maxIgnoreSize = 16 << 20
 // link. A root that does not exist or is not a file or directory is an
 // error.
 //
+// Walk reads ignore rules and .git files only, never the files it passes
+// to fn: the reader decides on content, with IsBinary on the first 8 KiB.
+//
 // Walk stops at the first error fn returns and returns it, except that
 // fs.SkipDir skips the rest of the file's directory and fs.SkipAll stops
 // the walk with a nil error. It stops with ctx.Err() when ctx is done.
