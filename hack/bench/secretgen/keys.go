@@ -184,10 +184,12 @@ func crc24(b []byte) uint32 {
 
 // certPEM is a self-signed certificate: public, the kind of base64 a
 // kubeconfig carries beside its key and a scanner must not report.
-// RSA PKCS #1 v1.5 signatures are deterministic, so the bytes depend on
-// the key and the fields only.
+// Ed25519 signatures are deterministic, so the bytes depend on the key and
+// the fields only (and an Ed25519 key is quick to make).
 func certPEM(r *rand.Rand, cn string) string {
-	k := rsaKey(r, 1024)
+	seed := make([]byte, ed25519.SeedSize)
+	fill(r, seed)
+	k := ed25519.NewKeyFromSeed(seed)
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.IntN(365*24)) * time.Hour)
 	tmpl := &x509.Certificate{
 		SerialNumber: new(big.Int).SetUint64(r.Uint64()),
@@ -197,7 +199,7 @@ func certPEM(r *rand.Rand, cn string) string {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(zeroReader{}, tmpl, tmpl, &k.PublicKey, k)
+	der, err := x509.CreateCertificate(zeroReader{}, tmpl, tmpl, k.Public(), k)
 	if err != nil {
 		panic(fmt.Sprintf("self-signed certificate: %v", err))
 	}

@@ -155,7 +155,9 @@ func kinds() []*kindSpec {
 		{name: "terraform-cloud-token", hosts: allHosts, names: names("tfe token", "atlas token"),
 			value: func(r *rand.Rand) string { return rs(r, base62, 14) + ".atlasv1." + rs(r, b64url, 60+r.IntN(11)) }},
 		{name: "openai-project-key", hosts: append([]lang{langBundle}, allHosts...), names: names("openai api key", "llm api key"),
-			value: func(r *rand.Rand) string { return "sk-proj-" + rs(r, b64url, 74) + "T3BlbkFJ" + rs(r, b64url, 74) }},
+			value: func(r *rand.Rand) string {
+				return "sk-proj-" + rs(r, b64url, 74) + "T3BlbkFJ" + rs(r, b64url, 73) + rs(r, base62, 1)
+			}},
 		{name: "openai-legacy-key", hosts: allHosts, names: names("openai api key", "openai key"),
 			value: func(r *rand.Rand) string { return "sk-" + rs(r, base62, 20) + "T3BlbkFJ" + rs(r, base62, 20) }},
 		{name: "anthropic-api-key", hosts: allHosts, names: names("anthropic api key", "claude api key"),
@@ -252,9 +254,11 @@ func renderTwilio(r *rand.Rand, s *sb, l lang, k *kindSpec, v string) {
 
 // pairK8s writes a two-part credential into a Secret's stringData.
 func pairK8s(r *rand.Rand, s *sb, kind, k1, v1, k2, v2 string) {
+	start := s.lines
 	s.lit("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: " + pick(r, svcNames...) + "-" + pick(r, "aws", "twilio", "provider") +
 		"\n  namespace: " + pick(r, namespaces...) + "\ntype: Opaque\nstringData:\n  " + k1 + ": \"")
 	i := s.val(kind, v1, v1, false)
+	s.marks[i].start = start
 	s.lit("\"\n  " + k2 + ": \"" + v2 + "\"\n")
 	s.extend(i)
 }
@@ -267,7 +271,10 @@ func assignPlain(r *rand.Rand, s *sb, l lang, words []string, v string) {
 	s.lit(t.b.String())
 }
 
+// A Secret manifest is the credential's context: a finding on any of its
+// lines (the kind, the key) finds it.
 func renderK8sSecret(r *rand.Rand, s *sb, l lang, k *kindSpec, v string) {
+	start := s.lines
 	app := pick(r, svcNames...)
 	s.lit("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: " + app + "-credentials\n  namespace: " + pick(r, namespaces...) +
 		"\n  labels:\n    app.kubernetes.io/name: " + app + "\ntype: Opaque\n")
@@ -277,7 +284,8 @@ func renderK8sSecret(r *rand.Rand, s *sb, l lang, k *kindSpec, v string) {
 	} else {
 		s.lit("stringData:\n  username: " + pick(r, "app", "svc", "admin") + "\n  " + key + ": \"")
 	}
-	s.val(k.name, v, v, false)
+	i := s.val(k.name, v, v, false)
+	s.marks[i].start = start
 	if k.name == "k8s-secret-data" {
 		s.lit("\n")
 	} else {
