@@ -21,6 +21,7 @@ import (
 	"github.com/mamori-dev/mamori/pkg/inventory/analyzers"
 	"github.com/mamori-dev/mamori/pkg/report"
 	"github.com/mamori-dev/mamori/pkg/sbom"
+	"github.com/mamori-dev/mamori/pkg/secret"
 	"github.com/mamori-dev/mamori/pkg/source/disk"
 	"github.com/mamori-dev/mamori/pkg/source/image"
 	"github.com/mamori-dev/mamori/pkg/vex"
@@ -51,6 +52,9 @@ type artifactFlags struct {
 	platform       string
 	workers        int
 	now            string // hidden: the day judged, for reproducible tests
+	scanners       []string
+	secretAll      bool
+	maxFileSize    int64
 }
 
 func (fl *artifactFlags) register(cmd *cobra.Command, kind string) {
@@ -70,6 +74,11 @@ func (fl *artifactFlags) register(cmd *cobra.Command, kind string) {
 	f.IntVar(&fl.workers, "workers", 0, "files analysed in parallel (0: one per CPU)")
 	f.StringVar(&fl.now, "now", "", "judge expiry, SLA and end of life as on this date (YYYY-MM-DD)")
 	_ = f.MarkHidden("now")
+	if kind == "image" || kind == "rootfs" || kind == "fs" {
+		f.StringSliceVar(&fl.scanners, "scanners", []string{"vuln"}, "what to look for: vuln (vulnerable packages), secret (leaked credentials), or both: vuln,secret")
+		f.BoolVar(&fl.secretAll, "secret-all", false, "with --scanners secret, scan lock files and vendored trees (node_modules, site-packages, vendor) too")
+		f.Int64Var(&fl.maxFileSize, "max-file-size", secret.DefaultMaxFileSize, "with --scanners secret, the largest file to read, in bytes; larger ones are noted and skipped")
+	}
 	if kind == "image" {
 		f.BoolVar(&fl.insecure, "insecure", false, "allow plain HTTP and unverified TLS for the registry")
 		f.StringVar(&fl.platform, "platform", "", "platform to pick from a multi-arch image, e.g. linux/arm64 (default linux/amd64)")
@@ -111,11 +120,13 @@ func newScanArtifacts(stdio IO) []*cobra.Command {
 
 // artifact is an inventory and what it was taken from.
 type artifact struct {
-	inv    *inventory.Inventory
-	name   string // as reported: the reference with its digest, the path
-	ref    string // a registry reference, for images pulled from one
-	digest string
-	notes  []finding.Problem
+	// secrets is the secret scan's report, with --scanners secret.
+	secrets *finding.Report
+	inv     *inventory.Inventory
+	name    string // as reported: the reference with its digest, the path
+	ref     string // a registry reference, for images pulled from one
+	digest  string
+	notes   []finding.Problem
 }
 
 func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFlags, target string) error {
@@ -153,6 +164,13 @@ func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFla
 			return err
 		}
 	}
+	wantVuln, secrets, err := fl.scannerSet(now)
+	if err != nil {
+		return err
+	}
+	if sbomOut && (!wantVuln || secrets != nil) {
+		return fmt.Errorf("--format %s writes an SBOM, which lists packages: use --scanners vuln", format)
+	}
 	// Exceptions and VEX load before the scan: a typo should not cost a
 	// pull.
 	ignores, problems, err := loadIgnoreFiles(fl.ignoreFiles)
@@ -164,12 +182,20 @@ func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFla
 		return fmt.Errorf("--vex: %w", err)
 	}
 
-	art, err := collect(ctx, stdio, kind, fl, target)
+	art, err := collect(ctx, stdio, kind, fl, target, wantVuln, secrets)
 	if err != nil {
 		return err
 	}
 	if sbomOut {
 		return writeSBOM(stdio, fl, format, kind, art)
+	}
+	if !wantVuln {
+		rep := art.secrets
+		ignores.Apply(rep, now)
+		rep.Errors = append(problems, rep.Errors...)
+		rep.Sort()
+		fl.out.showSuppressed = fl.showSuppressed
+		return finishReport(stdio, &fl.out, repFormat, show, failOn, rep, "scan "+kind)
 	}
 
 	dbPath := fl.db
@@ -223,6 +249,13 @@ func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFla
 			v.Target = art.name
 		}
 	}
+	if sr := art.secrets; sr != nil {
+		rep.Findings = append(rep.Findings, sr.Findings...)
+		rep.Suppressed = append(rep.Suppressed, sr.Suppressed...)
+		rep.Rules = append(rep.Rules, sr.Rules...)
+		rep.Errors = append(rep.Errors, sr.Errors...)
+		rep.Notes = append(rep.Notes, sr.Notes...)
+	}
 	applyVEX(rep, vexSet, art)
 	ignores.Apply(rep, now)
 	if show != nil {
@@ -265,9 +298,50 @@ func runScanArtifact(ctx context.Context, stdio IO, kind string, fl *artifactFla
 	return nil
 }
 
-// collect takes the inventory of the target.
-func collect(ctx context.Context, stdio IO, kind string, fl *artifactFlags, target string) (*artifact, error) {
+// scannerSet parses --scanners: whether to match vulnerabilities, and the
+// secret scanner when secrets are wanted.
+func (fl *artifactFlags) scannerSet(now time.Time) (vuln bool, secrets *secret.Scanner, err error) {
+	if len(fl.scanners) == 0 {
+		return true, nil, nil
+	}
+	for _, s := range fl.scanners {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "vuln":
+			vuln = true
+		case "secret":
+			eng, err := newSecretEngine()
+			if err != nil {
+				return false, nil, err
+			}
+			secrets = secret.NewScanner(eng, secret.Options{Workers: fl.workers, All: fl.secretAll, MaxFileSize: fl.maxFileSize,
+				NoGitignore: true, Now: func() time.Time { return now }})
+		default:
+			return false, nil, fmt.Errorf("--scanners %q: want vuln, secret or vuln,secret", s)
+		}
+	}
+	return vuln, secrets, nil
+}
+
+// collect takes the inventory of the target (when vuln is set) and runs
+// the secret scan (when secrets is set).
+func collect(ctx context.Context, stdio IO, kind string, fl *artifactFlags, target string, vuln bool, secrets *secret.Scanner) (*artifact, error) {
 	sc := &inventory.Scanner{Workers: fl.workers}
+	art, err := collectInventory(ctx, stdio, kind, fl, target, sc, vuln, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if secrets != nil && art.secrets == nil {
+		if art.secrets, err = secrets.Scan(ctx, []string{target}); err != nil {
+			return nil, err
+		}
+	}
+	return art, nil
+}
+
+func collectInventory(ctx context.Context, stdio IO, kind string, fl *artifactFlags, target string, sc *inventory.Scanner, vuln bool, secrets *secret.Scanner) (*artifact, error) {
+	if !vuln && kind != "image" {
+		return &artifact{inv: &inventory.Inventory{}, name: target}, nil
+	}
 	switch kind {
 	case "image":
 		sc.Analyzers = analyzers.Installed()
@@ -276,15 +350,22 @@ func collect(ctx context.Context, stdio IO, kind string, fl *artifactFlags, targ
 			return nil, err
 		}
 		defer im.Close()
-		inv, err := im.Inventory(ctx, sc)
-		if err != nil {
-			return nil, err
-		}
 		name := target
 		if im.Digest != "" && !strings.Contains(target, "@") {
 			name = target + "@" + im.Digest
 		}
+		inv := &inventory.Inventory{}
+		if vuln {
+			if inv, err = im.Inventory(ctx, sc); err != nil {
+				return nil, err
+			}
+		}
 		art := &artifact{inv: inv, name: name, digest: im.Digest}
+		if secrets != nil {
+			if art.secrets, err = secrets.ScanImage(ctx, im, name); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := os.Stat(target); err != nil {
 			art.ref = target // not a local layout or tarball
 		}

@@ -59,7 +59,7 @@ func newScan(stdio IO) *cobra.Command {
 	var fl scanConfigFlags
 	config := &cobra.Command{
 		Use:   "config PATH...",
-		Short: "Scan Kubernetes manifests (YAML/JSON files and directories, - for stdin) for misconfigurations",
+		Short: "Scan Kubernetes manifests (YAML/JSON files and directories, - for stdin) and Dockerfiles for misconfigurations and secrets",
 		Example: `  mamori scan config examples/
   kubectl get deploy -A -o yaml | mamori scan config -
   mamori scan config --format sarif --output mamori.sarif k8s/
@@ -83,7 +83,7 @@ func newScan(stdio IO) *cobra.Command {
 	f.StringArrayVar(&fl.helmSetString, "set-string", nil, "Helm string value for the charts scanned, as helm --set-string takes it (repeatable)")
 	f.StringArrayVar(&fl.policies, "policy", nil, "file or directory of mamori CEL policies (kind: Policy) to evaluate beside the built-in checks (repeatable)")
 	f.StringVar(&fl.compliance, "compliance", "", "print a per-control report for a framework instead of the findings: "+strings.Join(compliance.Names(), ", "))
-	scan.AddCommand(config)
+	scan.AddCommand(config, newScanSecret(stdio), newScanDockerfile(stdio))
 	scan.AddCommand(newScanArtifacts(stdio)...)
 	return scan
 }
@@ -117,8 +117,12 @@ func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []str
 	if err != nil {
 		return err
 	}
+	eng, err := newSecretEngine()
+	if err != nil {
+		return err
+	}
 	scanner, err := misconfig.New(misconfig.Options{
-		Policies: policies,
+		Policies: policies, Secrets: eng, Dockerfiles: newDockerfileLinter(eng),
 		PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion, Workers: fl.workers,
 		MaxFileSize: fl.maxFileSize, Skip: fl.skip, Stdin: stdio.In, IgnoreFiles: fl.ignoreFiles,
 		Helm: helm.Values{Files: fl.helmValues, Set: fl.helmSet, SetString: fl.helmSetString},

@@ -268,7 +268,9 @@ func (e *Entry) matches(f *finding.Finding) bool {
 		return false
 	}
 	file := f.Location.File
-	if e.base != "" {
+	if e.base != "" && e.base != "." {
+		// An ignore file at the root of a scan of "." names files as the
+		// scan does, without a "./" prefix.
 		rel, ok := strings.CutPrefix(file, e.base+"/")
 		if !ok {
 			return false // outside the ignore file's tree

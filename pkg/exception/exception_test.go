@@ -230,3 +230,18 @@ func TestPURLQualifiersRejected(t *testing.T) {
 		t.Errorf("errors %v, want one at line 2 about qualifiers", errs)
 	}
 }
+
+func TestScopedToDot(t *testing.T) {
+	set, errs := Load(".mamori-ignore.yaml", []byte("exceptions:\n- {check: c, paths: [src/*.go], reason: r, owner: o, expires: 2030-01-01}\n"), ".")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rep := &finding.Report{Findings: []finding.Finding{
+		{Rule: &finding.Rule{ID: "c"}, Location: finding.Location{File: "src/a.go"}},
+		{Rule: &finding.Rule{ID: "c"}, Location: finding.Location{File: "lib/a.go"}},
+	}}
+	set.Apply(rep, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if len(rep.Suppressed) != 1 || rep.Suppressed[0].Finding.Location.File != "src/a.go" {
+		t.Errorf("an ignore file at the root of a scan of . must cover its tree: suppressed %+v", rep.Suppressed)
+	}
+}

@@ -15,11 +15,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/pod-security-admission/api"
 
+	"github.com/mamori-dev/mamori/pkg/dockerfile"
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/netpol"
 	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/rbac"
+	"github.com/mamori-dev/mamori/pkg/secret"
 	"github.com/mamori-dev/mamori/pkg/source/helm"
 	"github.com/mamori-dev/mamori/pkg/source/kustomize"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
@@ -49,6 +51,11 @@ type Options struct {
 	Helm helm.Values
 	// Policies are CEL policies evaluated beside the built-in checks.
 	Policies *policy.Set
+	// Secrets, when set, finds credentials in the objects' fields.
+	Secrets *secret.Engine
+	// Dockerfiles, when set, lints the Dockerfiles found in scanned trees
+	// (Dockerfile, *.Dockerfile, Containerfile).
+	Dockerfiles *dockerfile.Linter
 }
 
 // Scanner checks Kubernetes manifests.
@@ -104,6 +111,13 @@ func (s *Scanner) Rules() []*finding.Rule {
 	rules = append(rules, rbac.Rules()...)
 	rules = append(rules, netpol.Rules()...)
 	rules = append(rules, s.opts.Policies.Rules()...)
+	if s.opts.Secrets != nil {
+		rules = append(rules, s.opts.Secrets.FindingRules()...)
+		rules = append(rules, secret.KubernetesSecretRule())
+	}
+	if s.opts.Dockerfiles != nil {
+		rules = append(rules, dockerfile.Rules()...)
+	}
 	slices.SortFunc(rules, func(a, b *finding.Rule) int { return strings.Compare(a.ID, b.ID) })
 	return rules
 }
@@ -157,10 +171,14 @@ type serviceAccount struct {
 // every object. Input problems are reported in the report, never returned:
 // one bad file does not hide the others. The error is for cancellation.
 func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, error) {
-	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, manifest.DiscoverOptions{
+	dopts := manifest.DiscoverOptions{
 		Skip: s.opts.Skip, Sidecars: []string{exception.FileName},
 		Renderers: append([]string{helm.Marker}, kustomize.Markers...), Absorbing: []string{helm.Marker}, Archives: []string{helm.Archive},
-	})
+	}
+	if s.opts.Dockerfiles != nil {
+		dopts.Extra = dockerfile.IsDockerfile
+	}
+	inputs, ignoreFiles, discoverErrs := manifest.Discover(ctx, targets, dopts)
 	results := make([]FileResult, len(inputs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -170,6 +188,10 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 			defer wg.Done()
 			for i := range next {
 				in := inputs[i]
+				if in.Extra {
+					results[i] = s.lintDockerfile(in)
+					continue
+				}
 				if in.Rendered != "" {
 					var objs []*manifest.Object
 					var problems []finding.Problem
@@ -276,6 +298,9 @@ func (s *Scanner) scanObjects(objs []*manifest.Object, errs, notes []finding.Pro
 	for _, o := range objs {
 		em := s.checkObject(o, &fr)
 		fr.saChecks = append(fr.saChecks, em.saChecks...)
+		if s.opts.Secrets != nil {
+			s.checkSecrets(o, &fr)
+		}
 	}
 	// Sorting here spreads the work over the workers; Scan then only
 	// concatenates.
@@ -351,6 +376,36 @@ func (s *Scanner) checkObject(o *manifest.Object, fr *FileResult) *emitter {
 		}
 	}
 	return em
+}
+
+// checkSecrets reports credentials in an object's fields. Only scans do:
+// admission sees Secrets by design. Objects a Helm chart rendered get the
+// credential rules only, as their other values are as often generated
+// (randAlphaNum) as written.
+func (s *Scanner) checkSecrets(o *manifest.Object, fr *FileResult) {
+	matches, err := s.opts.Secrets.ScanObject(o, secret.ObjectOptions{Generic: !strings.HasPrefix(o.Rendered(), "helm ")})
+	if err != nil {
+		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: o.Line, Message: fmt.Sprintf("%s: %v", o.Resource(), err)})
+	}
+	// A literal env value the k8s-secret-in-env policy already reports is
+	// not reported twice.
+	res := o.Resource()
+	matches = slices.DeleteFunc(matches, func(m secret.FieldMatch) bool {
+		return slices.ContainsFunc(fr.Findings, func(f finding.Finding) bool {
+			return f.CheckID() == secretInEnvID && f.Resource == res && f.Location.Path == m.Path
+		})
+	})
+	fr.Findings = append(fr.Findings, s.opts.Secrets.ObjectFindings(o, matches)...)
+}
+
+// secretInEnv is the built-in policy on credentials in env values.
+const secretInEnvID = "k8s-secret-in-env"
+
+// lintDockerfile judges a Dockerfile found in a scanned tree.
+func (s *Scanner) lintDockerfile(in manifest.Input) FileResult {
+	found, problems := s.opts.Dockerfiles.LintFile(in.Name, in.Path())
+	slices.SortFunc(found, finding.Compare)
+	return FileResult{Findings: found, Errors: problems}
 }
 
 // problemOf reports a decoding error at the line of the field at fault.

@@ -9,12 +9,22 @@ func keyChar(b byte) bool {
 	return b == '_' || b == '.' || b == '-' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
 }
 
+// valueChar reports whether b continues a generic value. Brackets end
+// one: a credential rarely holds them, code always does (cfg.Token},
+// Rule{).
 func valueChar(b byte) bool {
 	switch b {
-	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', ';', ',':
+	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', ';', ',', '(', ')', '{', '}', '[', ']', '<', '>':
 		return false
 	}
 	return true
+}
+
+// escapedBreak reports whether data[j:] starts with a line break or tab
+// written as an escape in a string literal ("a: b\nc: d"), which ends a
+// value as the real one would.
+func escapedBreak(data []byte, j int) bool {
+	return data[j] == '\\' && j+1 < len(data) && (data[j+1] == 'n' || data[j+1] == 'r' || data[j+1] == 't')
 }
 
 // assignment is the generic rules' matcher, what their pattern says done
@@ -52,7 +62,7 @@ func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
 		j++
 	}
 	s := j
-	for j < len(data) && j-s < maxGenericValue && valueChar(data[j]) {
+	for j < len(data) && j-s < maxGenericValue && valueChar(data[j]) && !escapedBreak(data, j) {
 		j++
 	}
 	if j-s < 8 || !secretKey(data[ks:ke]) || !e.accept(r, data[s:j]) {

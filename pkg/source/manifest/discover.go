@@ -31,6 +31,9 @@ type Input struct {
 	// Rendered is set for a directory that is rendered as a whole (a
 	// Kustomize root): it holds the marker file's name.
 	Rendered string
+	// Extra is set for a file that DiscoverOptions.Extra picked: not a
+	// manifest, but something the caller also judges (a Dockerfile).
+	Extra bool
 	// path is where to read it; empty for stdin.
 	path string
 }
@@ -59,6 +62,10 @@ type DiscoverOptions struct {
 	// Absorbing are the Renderers whose roots render the roots nested in
 	// them too (a Helm chart renders its subcharts).
 	Absorbing []string
+	// Extra picks files found while walking that are not manifests but
+	// are inputs too, by base name (Dockerfiles); they are returned with
+	// Input.Extra set. Files named explicitly are picked the same way.
+	Extra func(name string) bool
 }
 
 // skippedDirs are never descended into: they hold no manifests, only noise.
@@ -97,7 +104,8 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 			continue
 		}
 		if !fi.IsDir() {
-			add(Input{Name: filepath.ToSlash(t), Rendered: archiveExt(t, opts.Archives), path: t})
+			extra := opts.Extra != nil && opts.Extra(filepath.Base(t))
+			add(Input{Name: filepath.ToSlash(t), Rendered: archiveExt(t, opts.Archives), Extra: extra, path: t})
 			continue
 		}
 		var found []Input
@@ -141,6 +149,10 @@ func Discover(ctx context.Context, targets []string, opts DiscoverOptions) (inpu
 			}
 			if d.Type().IsRegular() && slices.Contains(opts.Sidecars, d.Name()) {
 				sidecars = append(sidecars, Input{Name: slash, path: p})
+				return nil
+			}
+			if d.Type().IsRegular() && opts.Extra != nil && opts.Extra(d.Name()) {
+				found = append(found, Input{Name: slash, Extra: true, path: p})
 				return nil
 			}
 			if under(slash, renderedRoots) {
