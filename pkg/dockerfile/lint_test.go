@@ -269,3 +269,38 @@ func TestFingerprintsSurviveMovedLines(t *testing.T) {
 		t.Error("findings not sorted")
 	}
 }
+
+// TestConcurrentLint: one Linter serves many goroutines with the same
+// results as sequential use (run with -race).
+func TestConcurrentLint(t *testing.T) {
+	files, _ := filepath.Glob("testdata/rules/*/fail.Dockerfile")
+	l := testLinter()
+	want := make([][]finding.Finding, len(files))
+	datas := make([][]byte, len(files))
+	for i, p := range files {
+		datas[i], _ = os.ReadFile(p)
+		want[i], _ = l.Lint(p, datas[i], false)
+	}
+	errs := make(chan string, 4*len(files))
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i, p := range files {
+				got, _ := l.Lint(p, datas[i], false)
+				if !slices.EqualFunc(got, want[i], func(a, b finding.Finding) bool {
+					return a.Fingerprint == b.Fingerprint && a.Location == b.Location && a.Message == b.Message
+				}) {
+					errs <- p
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+	close(errs)
+	for p := range errs {
+		t.Errorf("%s: concurrent result differs", p)
+	}
+}

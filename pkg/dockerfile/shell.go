@@ -49,9 +49,12 @@ type splitter struct {
 	// closes.
 	pending []pendingWord
 
-	cur     int // index of the command being built, -1 between commands
-	word    strings.Builder
-	inWord  bool
+	cur    int // index of the command being built, -1 between commands
+	word   strings.Builder
+	inWord bool
+	// simple says the word so far is src[wordPos:i] as written (no quotes,
+	// escapes or substitutions): it is sliced from the script, not built.
+	simple  bool
 	wordPos int
 	op      string
 	// heredocs are delimiters of here-documents whose bodies start at the
@@ -85,8 +88,17 @@ func (s *splitter) startWord() {
 		return
 	}
 	s.inWord = true
+	s.simple = true
 	s.wordPos = s.i
-	s.word.Reset()
+}
+
+// complex switches the current word from slicing to building.
+func (s *splitter) complex() {
+	if s.inWord && s.simple {
+		s.word.Reset()
+		s.word.WriteString(s.src[s.wordPos:s.i])
+		s.simple = false
+	}
 }
 
 // ensureCommand starts a command at pos if none is being built.
@@ -106,7 +118,11 @@ func (s *splitter) endWord() {
 	}
 	s.inWord = false
 	s.ensureCommand(s.wordPos)
-	s.cmds[s.cur].words = append(s.cmds[s.cur].words, s.word.String())
+	w := s.src[s.wordPos:s.i]
+	if !s.simple {
+		w = s.word.String()
+	}
+	s.cmds[s.cur].words = append(s.cmds[s.cur].words, w)
 }
 
 // endCommand finishes the command being built; op is the operator that
@@ -131,10 +147,12 @@ func (s *splitter) run() {
 			s.skipHeredocBodies()
 		case c == '\\':
 			if s.i+1 < len(src) && src[s.i+1] == '\n' { // line continuation
+				s.complex()
 				s.i += 2
 				continue
 			}
 			s.startWord()
+			s.complex()
 			if s.i+1 < len(src) {
 				s.word.WriteByte(src[s.i+1])
 				s.i += 2
@@ -143,6 +161,7 @@ func (s *splitter) run() {
 			}
 		case c == '\'':
 			s.startWord()
+			s.complex()
 			end := strings.IndexByte(src[s.i+1:], '\'')
 			if end < 0 {
 				s.word.WriteString(src[s.i+1:])
@@ -153,6 +172,7 @@ func (s *splitter) run() {
 			}
 		case c == '"':
 			s.startWord()
+			s.complex()
 			s.doubleQuote()
 		case c == '#' && !s.inWord:
 			// A comment runs to the end of the line.
@@ -221,7 +241,9 @@ func (s *splitter) run() {
 			s.skipRedirectTarget()
 		default:
 			s.startWord()
-			s.word.WriteByte(c)
+			if !s.simple {
+				s.word.WriteByte(c)
+			}
 			s.i++
 		}
 	}
@@ -246,6 +268,7 @@ func (s *splitter) openSubst(proc bool, n int, closeBy byte) {
 	// the command so that nested commands can name it as their parent, and
 	// keep the partial word to resume after the closing.
 	s.startWord()
+	s.complex()
 	s.ensureCommand(s.wordPos)
 	s.pending = append(s.pending, pendingWord{text: s.word.String(), pos: s.wordPos, open: s.i})
 	s.stack = append(s.stack, frame{cmd: s.cur, close: closeBy, procSubst: proc})
@@ -258,12 +281,14 @@ func (s *splitter) openSubst(proc bool, n int, closeBy byte) {
 // closeFrame ends a subshell or substitution; a stray closing is ignored.
 func (s *splitter) closeFrame() {
 	c := s.src[s.i]
-	s.i++
 	if len(s.stack) == 0 || s.stack[len(s.stack)-1].close != c {
+		s.complex() // the stray closing is dropped from the word
+		s.i++
 		return
 	}
 	top := s.stack[len(s.stack)-1]
 	s.endCommand("")
+	s.i++
 	s.stack = s.stack[:len(s.stack)-1]
 	if top.cmd < 0 {
 		return
@@ -273,6 +298,7 @@ func (s *splitter) closeFrame() {
 	s.pending = s.pending[:len(s.pending)-1]
 	s.cur = top.cmd
 	s.inWord = true
+	s.simple = false
 	s.wordPos = p.pos
 	s.word.Reset()
 	s.word.WriteString(p.text)
