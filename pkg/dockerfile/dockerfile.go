@@ -40,7 +40,8 @@ type Options struct {
 	Secret func(key, value string) (title, redacted string, ok bool)
 }
 
-// Linter judges Dockerfiles. It is safe for concurrent use.
+// Linter judges Dockerfiles. It is safe for concurrent use when
+// Options.Secret is.
 type Linter struct {
 	opts  Options
 	rules map[string]*finding.Rule
