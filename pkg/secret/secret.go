@@ -209,7 +209,14 @@ func (e *Engine) Scan(data []byte) []Match {
 				}
 				ws, we = max(ls, start-before), min(le, end+after)
 			}
-			done[ri] = we
+			if r.Prefix {
+				// A later occurrence of the keyword may begin a token
+				// that runs past this window (NPM_AUTH_TOKEN=npm_…):
+				// each gets its own.
+				done[ri] = end
+			} else {
+				done[ri] = we
+			}
 			cands = e.run(r, data, ws, we, cands)
 		}
 	})
