@@ -6,7 +6,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -187,14 +189,33 @@ func runScanDockerfile(ctx context.Context, stdio IO, fl *scanDockerfileFlags, a
 			return err
 		}
 	}
-	for _, f := range found {
-		fs, problems := lint.LintFile(f.Name, f.Path)
+	// BuildKit's parser is most of the cost: lint on every CPU.
+	type result struct {
+		findings []finding.Finding
+		problems []finding.Problem
+	}
+	results := make([]result, len(found))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				results[i].findings, results[i].problems = lint.LintFile(found[i].Name, found[i].Path)
+			}
+		})
+	}
+	for i := range found {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, r := range results {
 		rep.Files++
-		if len(problems) == 0 || len(fs) > 0 {
+		if len(r.problems) == 0 || len(r.findings) > 0 {
 			rep.Objects++
 		}
-		rep.Findings = append(rep.Findings, fs...)
-		rep.Errors = append(rep.Errors, problems...)
+		rep.Findings = append(rep.Findings, r.findings...)
+		rep.Errors = append(rep.Errors, r.problems...)
 	}
 	set, problems := loadScopedIgnores(ignores, fl.ignoreFiles)
 	rep.Errors = append(rep.Errors, problems...)

@@ -129,9 +129,9 @@ func writeJSON(w io.Writer, r *finding.Report, opts Options) error {
 			if j.Fingerprint == "" {
 				j.Fingerprint = fingerprint(&r.Findings[i])
 			}
-			if j.Vulnerability != nil {
-				// Vulnerability reports are small; the fast encoder
-				// covers the config checks' hundreds of thousands.
+			if j.Vulnerability != nil || j.Secret != nil {
+				// Vulnerability and secret reports are small; the fast
+				// encoder covers the config checks' hundreds of thousands.
 				enc, err := json.MarshalIndent(&j, "    ", "  ")
 				if err != nil {
 					panic(err) // plain strings and numbers cannot fail
