@@ -17,8 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/mamori-dev/mamori/pkg/dockerfile"
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
+	"github.com/mamori-dev/mamori/pkg/secret"
 	"github.com/mamori-dev/mamori/pkg/source/helm"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
@@ -73,7 +75,11 @@ var renderings = []struct {
 func TestChartScansClean(t *testing.T) {
 	for _, r := range renderings {
 		t.Run(r.name, func(t *testing.T) {
-			s, err := misconfig.New(misconfig.Options{Helm: r.vals})
+			eng, err := secret.New(secret.Builtin())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := misconfig.New(misconfig.Options{Helm: r.vals, Secrets: eng, Dockerfiles: dockerfile.New(dockerfile.Options{})})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,6 +103,24 @@ func TestChartScansClean(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImageDockerfile lints the Dockerfile mamori's image is built from:
+// nothing above LOW (its bases are not pinned by digest until a release
+// pins them), and a non-root final stage.
+func TestImageDockerfile(t *testing.T) {
+	found, problems := dockerfile.New(dockerfile.Options{}).LintFile("Dockerfile", "../Dockerfile")
+	for _, p := range problems {
+		t.Errorf("Dockerfile: %s", p)
+	}
+	for _, f := range found {
+		line := fmt.Sprintf("%s %s: %s (%s)", f.Severity(), f.CheckID(), f.Message, f.Location)
+		if f.Severity() > finding.Low {
+			t.Error(line)
+		} else {
+			t.Log(line)
+		}
 	}
 }
 
