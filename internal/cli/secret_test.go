@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/base64"
 	"encoding/json"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -27,6 +28,20 @@ func body(r *rand.Rand, n int) string {
 	return string(b)
 }
 
+// githubToken is a well-formed classic token: 30 random characters and
+// their CRC-32 in 6 base62 digits, as GitHub issues them.
+func githubToken(r *rand.Rand) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := body(r, 30)
+	sum := uint64(crc32.ChecksumIEEE([]byte(b)))
+	check := make([]byte, 6)
+	for i := 5; i >= 0; i-- {
+		check[i] = alphabet[sum%62]
+		sum /= 62
+	}
+	return "gh" + "p_" + b + string(check)
+}
+
 type secretFixture struct {
 	dir     string
 	secrets []string // the full values planted: no output may contain one
@@ -47,7 +62,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 
 func newSecretFixture(t *testing.T) secretFixture {
 	r := rand.New(rand.NewPCG(41, 42))
-	pat := "gh" + "p_" + body(r, 36)
+	pat := githubToken(r)
 	pass := body(r, 20) + "7#"
 	stringData := "hunter2" + "hunter2" // weak, so no credential rule: the Secret rule reports it
 	fx := secretFixture{dir: t.TempDir(), secrets: []string{pat, pass, stringData}}
@@ -169,7 +184,7 @@ func TestScanSecretGitHistory(t *testing.T) {
 		t.Skip("git not on PATH")
 	}
 	r := rand.New(rand.NewPCG(43, 44))
-	pat := "gh" + "p_" + body(r, 36)
+	pat := githubToken(r)
 	dir := t.TempDir()
 	git := func(args ...string) {
 		t.Helper()

@@ -46,7 +46,7 @@ func layer(t *testing.T, files map[string]string) v1.Layer {
 
 func TestScanImageLayersAndConfig(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	pat := tok("gh", "p_", randomBase62(r, 36))
+	pat := gen{r}.checksummed(tok("gh", "p_"))
 	npm := randomBase62(r, 30) + "9x"
 	akid := tok("AKIA", "Q3EGRT5XJNZ2MHUW")
 	img, err := mutate.Append(empty.Image,
@@ -131,7 +131,7 @@ func TestScanHistory(t *testing.T) {
 		}
 	}
 	r := rand.New(rand.NewPCG(33, 34))
-	pat := tok("gh", "p_", randomBase62(r, 36))
+	pat := gen{r}.checksummed(tok("gh", "p_"))
 	git(nil, "init", "-q")
 	write(t, filepath.Join(dir, "config.env"), "A=1\nB=2\n")
 	git(nil, "add", ".")

@@ -60,7 +60,7 @@ func summarize(dir string, rep *finding.Report) []got {
 
 func TestScanTreeLocatesSecrets(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	pat := tok("gh", "p_", randomBase62(r, 36))
+	pat := gen{r}.checksummed(tok("gh", "p_"))
 	pass := randomBase62(r, 18) + "9!"
 	akid := tok("AKIA", "Q3EGRT5XJNZ2MHUW")
 	dbURL := "postgres://app:" + randomBase62(r, 14) + "@db:5432/app"
@@ -140,7 +140,7 @@ data:
 
 func TestScanTreeExceptions(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
-	pat := tok("gh", "p_", randomBase62(r, 36))
+	pat := gen{r}.checksummed(tok("gh", "p_"))
 	dir := writeTree(t, map[string]string{
 		"a.env": "GITHUB_TOKEN=" + pat + "\n",
 		"b.env": "GITHUB_TOKEN=" + pat + "\n",
