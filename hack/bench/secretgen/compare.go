@@ -18,9 +18,10 @@ import (
 
 // Finding is a scanner's finding as the comparison needs it.
 type Finding struct {
-	File string
-	Line int
-	Rule string
+	File   string
+	Line   int
+	Column int // 1-based; zero when the report gives none
+	Rule   string
 }
 
 // Report is one scanner's findings.
@@ -57,9 +58,10 @@ func decodeReport(r io.Reader) (*Report, error) {
 		rep := &Report{Name: "gitleaks"}
 		for dec.More() {
 			var l struct {
-				File      string
-				StartLine *int
-				RuleID    string
+				File        string
+				StartLine   *int
+				StartColumn int
+				RuleID      string
 			}
 			if err := dec.Decode(&l); err != nil {
 				return nil, fmt.Errorf("gitleaks finding %d: %w", len(rep.Findings)+1, err)
@@ -67,7 +69,7 @@ func decodeReport(r io.Reader) (*Report, error) {
 			if l.File == "" || l.StartLine == nil {
 				return nil, offsetError{dec.InputOffset(), fmt.Sprintf("gitleaks finding %d has no File or StartLine", len(rep.Findings)+1)}
 			}
-			rep.Findings = append(rep.Findings, Finding{File: l.File, Line: *l.StartLine, Rule: l.RuleID})
+			rep.Findings = append(rep.Findings, Finding{File: l.File, Line: *l.StartLine, Column: l.StartColumn, Rule: l.RuleID})
 		}
 		if _, err := dec.Token(); err != nil {
 			return nil, err
@@ -100,8 +102,9 @@ func decodeReport(r io.Reader) (*Report, error) {
 				var f struct {
 					CheckID  string
 					Location struct {
-						File string
-						Line int
+						File   string
+						Line   int
+						Column int
 					}
 				}
 				if err := dec.Decode(&f); err != nil {
@@ -110,7 +113,7 @@ func decodeReport(r io.Reader) (*Report, error) {
 				if f.Location.File == "" || f.Location.Line < 1 {
 					return nil, offsetError{dec.InputOffset(), fmt.Sprintf("finding %d (%s) has no location.file or location.line", len(rep.Findings)+1, f.CheckID)}
 				}
-				rep.Findings = append(rep.Findings, Finding{File: f.Location.File, Line: f.Location.Line, Rule: f.CheckID})
+				rep.Findings = append(rep.Findings, Finding{File: f.Location.File, Line: f.Location.Line, Column: f.Location.Column, Rule: f.CheckID})
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
@@ -218,6 +221,12 @@ func window(p Planted) (lo, hi int) {
 	return min(p.Start, p.Line-1), max(p.End, p.Line+1)
 }
 
+// near says whether a finding's column is on a value at col of n bytes,
+// when both are known: a match may start at the key before the value.
+func near(col, n, fcol int) bool {
+	return col == 0 || fcol == 0 || (fcol >= col-100 && fcol <= col+n+10)
+}
+
 // Compare matches findings to planted secrets by file and line. root is
 // stripped from the findings' paths.
 func Compare(t *Truth, root string, rep *Report) *Result {
@@ -235,7 +244,8 @@ func Compare(t *Truth, root string, rep *Report) *Result {
 		file := relPath(root, f.File)
 		hit := false
 		for _, i := range planted[file] {
-			if lo, hi := window(t.Planted[i]); f.Line >= lo && f.Line <= hi {
+			p := t.Planted[i]
+			if lo, hi := window(p); f.Line >= lo && f.Line <= hi && near(p.Column, p.Length, f.Column) {
 				found[i], hit = true, true
 			}
 		}
@@ -245,7 +255,7 @@ func Compare(t *Truth, root string, rep *Report) *Result {
 		f.File = file
 		res.FalsePos = append(res.FalsePos, f)
 		for _, i := range decoys[file] {
-			if d := t.Decoys[i]; f.Line >= d.Line && f.Line <= max(d.End, d.Line) {
+			if d := t.Decoys[i]; f.Line >= d.Line && f.Line <= max(d.End, d.Line) && near(d.Column, 300, f.Column) {
 				res.DecoyHits[d.Class]++
 				if strings.HasPrefix(d.Class, "placeholder-") {
 					res.Placeholders++
@@ -397,10 +407,18 @@ func writeTable(w io.Writer, t *Truth, times map[string]timing, results []*Resul
 				fmt.Fprintf(w, "  missed %s:%d (%s, %s…, %d chars)\n", m.File, m.Line, m.Kind, m.Prefix, m.Length)
 			}
 			for _, f := range r.FalsePos {
-				fmt.Fprintf(w, "  false positive %s:%d (%s)\n", f.File, f.Line, f.Rule)
+				fmt.Fprintf(w, "  false positive %s (%s)\n", Location(f), f.Rule)
 			}
 		}
 	}
+}
+
+// Location renders a finding's place as file:line[:column].
+func Location(f Finding) string {
+	if f.Column > 0 {
+		return fmt.Sprintf("%s:%d:%d", f.File, f.Line, f.Column)
+	}
+	return fmt.Sprintf("%s:%d", f.File, f.Line)
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }

@@ -221,6 +221,12 @@ func TestTruthMatchesFiles(t *testing.T) {
 		if !strings.Contains(text, onDisk) || !strings.Contains(ls[rc.line-1], strings.SplitN(onDisk, "\n", 2)[0]) {
 			t.Errorf("%s:%d-%d (%s) does not hold its value %.40q", rc.file, rc.line, rc.end, rc.kind, onDisk)
 		}
+		if rc.col > 0 && !strings.HasPrefix(ls[rc.line-1][rc.col-1:], onDisk) {
+			t.Errorf("%s:%d:%d (%s) does not hold its value %.40q at its column", rc.file, rc.line, rc.col, rc.kind, onDisk)
+		}
+		if rc.col > 0 != strings.HasSuffix(rc.file, ".min.js") {
+			t.Errorf("%s:%d (%s): column %d, want one on bundles only", rc.file, rc.line, rc.kind, rc.col)
+		}
 		if rc.decoy {
 			continue
 		}
@@ -329,21 +335,26 @@ func TestCompareMatching(t *testing.T) {
 		found, fp   int
 		placeholder int
 	}{
-		{"single line, exact", Finding{"svc/a.go", 10, ""}, 1, 0, 0},
-		{"single line, next line is not it", Finding{"svc/a.go", 11, ""}, 0, 1, 0},
-		{"absolute path under the root", Finding{"/scan/tree/svc/a.go", 10, ""}, 1, 0, 0},
-		{"./ prefix", Finding{"./svc/a.go", 10, ""}, 1, 0, 0},
-		{"other file, same line", Finding{"svc/b.go", 10, ""}, 0, 1, 0},
-		{"PEM, inside", Finding{"keys/tls.key", 9, ""}, 1, 0, 0},
-		{"PEM, last line", Finding{"keys/tls.key", 15, ""}, 1, 0, 0},
-		{"PEM, after the end", Finding{"keys/tls.key", 16, ""}, 0, 1, 0},
-		{"pair, second line", Finding{"web/c.js", 21, ""}, 1, 0, 0},
-		{"pair, line before the first (first line -1)", Finding{"web/c.js", 19, ""}, 1, 0, 0},
-		{"manifest, kind line", Finding{"deploy/s.yaml", 5, ""}, 1, 0, 0},
-		{"manifest, before the document", Finding{"deploy/s.yaml", 3, ""}, 0, 1, 0},
-		{"placeholder line", Finding{"svc/a.go", 30, ""}, 0, 1, 1},
-		{"placeholder span", Finding{"docs/x.md", 9, ""}, 0, 1, 1},
-		{"noise line", Finding{"svc/a.go", 40, ""}, 0, 1, 0},
+		{"single line, exact", Finding{File: "svc/a.go", Line: 10}, 1, 0, 0},
+		{"single line, next line is not it", Finding{File: "svc/a.go", Line: 11}, 0, 1, 0},
+		{"absolute path under the root", Finding{File: "/scan/tree/svc/a.go", Line: 10}, 1, 0, 0},
+		{"./ prefix", Finding{File: "./svc/a.go", Line: 10}, 1, 0, 0},
+		{"other file, same line", Finding{File: "svc/b.go", Line: 10}, 0, 1, 0},
+		{"PEM, inside", Finding{File: "keys/tls.key", Line: 9}, 1, 0, 0},
+		{"PEM, last line", Finding{File: "keys/tls.key", Line: 15}, 1, 0, 0},
+		{"PEM, after the end", Finding{File: "keys/tls.key", Line: 16}, 0, 1, 0},
+		{"pair, second line", Finding{File: "web/c.js", Line: 21}, 1, 0, 0},
+		{"pair, line before the first (first line -1)", Finding{File: "web/c.js", Line: 19}, 1, 0, 0},
+		{"manifest, kind line", Finding{File: "deploy/s.yaml", Line: 5}, 1, 0, 0},
+		{"manifest, before the document", Finding{File: "deploy/s.yaml", Line: 3}, 0, 1, 0},
+		{"placeholder line", Finding{File: "svc/a.go", Line: 30}, 0, 1, 1},
+		{"placeholder span", Finding{File: "docs/x.md", Line: 9}, 0, 1, 1},
+		{"noise line", Finding{File: "svc/a.go", Line: 40}, 0, 1, 0},
+		{"bundle, on the value's column", Finding{File: "web/dist/app.min.js", Line: 2, Column: 50010}, 1, 0, 0},
+		{"bundle, at its key just before", Finding{File: "web/dist/app.min.js", Line: 2, Column: 49950}, 1, 0, 0},
+		{"bundle, same line, far away", Finding{File: "web/dist/app.min.js", Line: 2, Column: 12}, 0, 1, 0},
+		{"bundle, no column given", Finding{File: "web/dist/app.min.js", Line: 2}, 1, 0, 0},
+		{"bundle, placeholder column", Finding{File: "web/dist/app.min.js", Line: 2, Column: 90000}, 0, 1, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := Compare(tr, tr.Root, &Report{Findings: []Finding{c.f}})

@@ -108,15 +108,13 @@ func names(ss ...string) [][]string {
 // kinds lists every kind of secret planted. Formats follow the providers'
 // documented token shapes.
 func kinds() []*kindSpec {
-	const s3 = "ghp_"
 	gh := func(prefix string) func(r *rand.Rand) string {
 		return func(r *rand.Rand) string { return prefix + rs(r, base62, 36) }
 	}
-	pem := func(f func(r *rand.Rand) string) func(r *rand.Rand) string { return f }
 	return []*kindSpec{
 		{name: "aws-access-key", hosts: allHosts, value: func(r *rand.Rand) string { return "AKIA" + rs(r, base32up, 16) },
 			render: renderAWS},
-		{name: "github-pat", hosts: allHosts, names: names("github token", "gh token", "github access token"), value: gh(s3)},
+		{name: "github-pat", hosts: allHosts, names: names("github token", "gh token", "github access token"), value: gh("ghp_")},
 		{name: "github-fine-grained-pat", hosts: allHosts, names: names("github token", "gh pat"),
 			value: func(r *rand.Rand) string { return "github_pat_11" + rs(r, upperAlnum, 20) + "_" + rs(r, base62, 59) }},
 		{name: "github-oauth", hosts: allHosts, names: names("github oauth token", "oauth token"), value: gh("gho_")},
@@ -164,22 +162,22 @@ func kinds() []*kindSpec {
 			value: func(r *rand.Rand) string { return "sk-ant-api03-" + rs(r, b64url, 93) + "AA" }},
 		{name: "gcp-api-key", hosts: append([]lang{langBundle}, allHosts...), names: names("google api key", "maps api key", "firebase api key"),
 			value: func(r *rand.Rand) string { return "AIza" + rs(r, b64url, 35) }},
-		{name: "gcp-service-account", value: pem(pemPKCS8), carry: carryGCP, carryShare: 1},
+		{name: "gcp-service-account", value: pemPKCS8, carry: carryGCP, carryShare: 1},
 		{name: "azure-storage-connection-string", hosts: allHosts, names: names("azure storage connection string", "storage connection"),
 			value: func(r *rand.Rand) string {
 				return "DefaultEndpointsProtocol=https;AccountName=" + pick(r, svcNames...) + "store" + rs(r, digits, 3) +
 					";AccountKey=" + b64raw(r, 64) + ";EndpointSuffix=core.windows.net"
 			}},
-		{name: "private-key-rsa", hosts: pemHosts, names: names("tls private key", "signing key", "private key"), value: pem(pemRSA),
+		{name: "private-key-rsa", hosts: pemHosts, names: names("tls private key", "signing key", "private key"), value: pemRSA,
 			carry: carryPEM, carryShare: 0.5},
-		{name: "private-key-ec", hosts: pemHosts, names: names("ec private key", "jwt signing key"), value: pem(pemEC),
+		{name: "private-key-ec", hosts: pemHosts, names: names("ec private key", "jwt signing key"), value: pemEC,
 			carry: carryPEM, carryShare: 0.5},
 		{name: "private-key-openssh", hosts: pemHosts, names: names("ssh private key", "deploy key"),
 			value: func(r *rand.Rand) string { return pemOpenSSH(r, pick(r, "deploy@ci", "git@bastion", "ops@jump")) },
 			carry: carryPEM, carryShare: 0.5},
-		{name: "private-key-pkcs8", hosts: pemHosts, names: names("service private key", "private key pem"), value: pem(pemPKCS8),
+		{name: "private-key-pkcs8", hosts: pemHosts, names: names("service private key", "private key pem"), value: pemPKCS8,
 			carry: carryPEM, carryShare: 0.5},
-		{name: "pgp-private-key", hosts: pemHosts, names: names("gpg private key", "release signing key"), value: pem(pemPGP),
+		{name: "pgp-private-key", hosts: pemHosts, names: names("gpg private key", "release signing key"), value: pemPGP,
 			carry: carryPEM, carryShare: 0.5},
 		{name: "jwt", hosts: append([]lang{langBundle}, allHosts...), names: names("auth token", "bearer token", "access token", "service token"),
 			value: jwt},

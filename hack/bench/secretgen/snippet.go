@@ -42,6 +42,7 @@ type mark struct {
 	line   int    // where the value starts
 	start  int    // first line of the credential's context (an AWS pair's first line)
 	end    int    // last line of the value
+	col    int    // 1-based byte column of the value on its line
 	decoy  bool
 }
 
@@ -66,9 +67,10 @@ func (s *sb) lit(t string) {
 // val writes rendered, the on-disk form of value, and records it.
 func (s *sb) val(kind, value, rendered string, decoy bool) int {
 	l := s.lines
+	col := len(s.b.String()) - strings.LastIndexByte(s.b.String(), '\n')
 	s.lit(rendered)
 	end := l + strings.Count(strings.TrimSuffix(rendered, "\n"), "\n")
-	s.marks = append(s.marks, mark{kind: kind, value: value, onDisk: rendered, line: l, start: l, end: end, decoy: decoy})
+	s.marks = append(s.marks, mark{kind: kind, value: value, onDisk: rendered, line: l, start: l, end: end, col: col, decoy: decoy})
 	return len(s.marks) - 1
 }
 

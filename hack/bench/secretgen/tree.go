@@ -58,6 +58,9 @@ type Planted struct {
 	Kind   string `json:"kind"`
 	Prefix string `json:"prefix"`
 	Length int    `json:"length"`
+	// Column is the value's 1-based byte column, given on the very long
+	// lines of minified bundles only, where a line holds many values.
+	Column int `json:"column,omitempty"`
 }
 
 // Decoy is a line a scanner should not report.
@@ -66,6 +69,8 @@ type Decoy struct {
 	Line  int    `json:"line"`
 	End   int    `json:"end"`
 	Class string `json:"class"`
+	// Column is set on minified bundles' long lines, as for Planted.
+	Column int `json:"column,omitempty"`
 }
 
 // TruthPath is where Generate writes the truth for a tree in dir: beside
@@ -154,11 +159,11 @@ func generate(o Options) (*Truth, []record, error) {
 	}
 	for _, rc := range recs {
 		if rc.decoy {
-			t.Decoys = append(t.Decoys, Decoy{File: rc.file, Line: rc.line, End: rc.end, Class: rc.kind})
+			t.Decoys = append(t.Decoys, Decoy{File: rc.file, Line: rc.line, End: rc.end, Class: rc.kind, Column: rc.col})
 			continue
 		}
 		t.Planted = append(t.Planted, Planted{File: rc.file, Line: rc.line, Start: rc.start, End: rc.end, Kind: rc.kind,
-			Prefix: rc.value[:4], Length: len(rc.value)})
+			Prefix: rc.value[:4], Length: len(rc.value), Column: rc.col})
 	}
 	b, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
@@ -434,11 +439,12 @@ func (p *plan) place(f *fileSpec, sn snippet) {
 	f.inserts = append(f.inserts, insert{at: p.r.Int64N(max(f.size, 1)), sn: sn})
 }
 
-// lineWriter counts lines as it writes.
+// lineWriter counts lines and columns as it writes.
 type lineWriter struct {
 	w     *bufio.Writer
 	n     int64
 	lines int
+	col   int // bytes written on the current line
 	err   error
 }
 
@@ -448,15 +454,27 @@ func (w *lineWriter) write(s string) {
 	}
 	_, w.err = w.w.WriteString(s)
 	w.n += int64(len(s))
-	w.lines += strings.Count(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		w.lines += strings.Count(s, "\n")
+		w.col = len(s) - i - 1
+	} else {
+		w.col += len(s)
+	}
 }
 
-// put writes a snippet and returns its marks placed on 1-based lines.
-func (w *lineWriter) put(file string, sn snippet) []record {
-	base := w.lines + 1
+// put writes a snippet and returns its marks placed on 1-based lines;
+// with cols, their columns too.
+func (w *lineWriter) put(file string, sn snippet, cols bool) []record {
+	base, col := w.lines+1, w.col
 	w.write(sn.text)
 	out := make([]record, len(sn.marks))
 	for i, m := range sn.marks {
+		switch {
+		case !cols:
+			m.col = 0
+		case m.line == 0:
+			m.col += col
+		}
 		m.line, m.start, m.end = m.line+base, m.start+base, m.end+base
 		out[i] = record{file: file, mark: m}
 	}
@@ -475,7 +493,7 @@ func writeFile(r *rand.Rand, dir string, f *fileSpec) (int64, []record, error) {
 	w := &lineWriter{w: bufio.NewWriterSize(out, 256<<10)}
 	var recs []record
 	if f.whole != nil {
-		recs = w.put(f.path, *f.whole)
+		recs = w.put(f.path, *f.whole, false)
 	} else {
 		fl := newFiller(r, f.lang, f.path)
 		slices.SortStableFunc(f.inserts, func(a, b insert) int { return int(a.at - b.at) })
@@ -484,14 +502,14 @@ func writeFile(r *rand.Rand, dir string, f *fileSpec) (int64, []record, error) {
 		if fl.chunk != nil {
 			for w.n < f.size && w.err == nil {
 				for len(ins) > 0 && ins[0].at <= w.n {
-					recs = append(recs, w.put(f.path, ins[0].sn)...)
+					recs = append(recs, w.put(f.path, ins[0].sn, f.lang == langBundle)...)
 					ins = ins[1:]
 				}
 				w.write(fl.chunk())
 			}
 		}
 		for _, in := range ins {
-			recs = append(recs, w.put(f.path, in.sn)...)
+			recs = append(recs, w.put(f.path, in.sn, f.lang == langBundle)...)
 		}
 		w.write(fl.footer)
 	}
