@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,19 +184,36 @@ func withLine(path string, err error) error {
 
 // ReadTruth reads planted.json.
 func ReadTruth(path string) (*Truth, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var t Truth
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
+	defer f.Close()
+	t, err := decodeTruth(bufio.NewReader(f))
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, withLine(path, err))
 	}
+	return t, nil
+}
+
+func decodeTruth(r io.Reader) (*Truth, error) {
+	var t Truth
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, err
+	}
+	if err := trailing(dec); err != nil {
+		return nil, err
+	}
 	for i, p := range t.Planted {
-		if p.File == "" || p.Line < 1 || p.Start > p.Line || p.End < p.Line {
-			return nil, fmt.Errorf("%s: planted secret %d (%s:%d) has no file or an inconsistent line span %d-%d", path, i+1, p.File, p.Line, p.Start, p.End)
+		if p.File == "" || p.Line < 1 || p.Start > p.Line || p.End < p.Line || p.Column < 0 {
+			return nil, fmt.Errorf("planted secret %d (%s:%d) has no file or an inconsistent line span %d-%d", i+1, p.File, p.Line, p.Start, p.End)
+		}
+	}
+	for i, d := range t.Decoys {
+		if d.File == "" || d.Line < 1 {
+			return nil, fmt.Errorf("decoy %d (%s:%d) has no file or line", i+1, d.File, d.Line)
 		}
 	}
 	return &t, nil
@@ -291,10 +309,14 @@ type timing struct {
 }
 
 func readTimes(path string) (map[string]timing, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // a few lines, written by secret.sh
 	if err != nil {
 		return nil, err
 	}
+	return parseTimes(path, b)
+}
+
+func parseTimes(path string, b []byte) (map[string]timing, error) {
 	out := map[string]timing{}
 	for i, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
@@ -306,7 +328,7 @@ func readTimes(path string) (map[string]timing, error) {
 		}
 		w, err1 := strconv.ParseFloat(f[1], 64)
 		r, err2 := strconv.ParseFloat(f[2], 64)
-		if err1 != nil || err2 != nil || w <= 0 {
+		if err1 != nil || err2 != nil || !(w > 0) || !(r >= 0) || math.IsInf(w, 0) || math.IsInf(r, 0) {
 			return nil, fmt.Errorf("%s:%d: want NAME WALL_S RSS_MB with positive numbers, found %q", path, i+1, l)
 		}
 		out[f[0]] = timing{w, r}

@@ -435,6 +435,52 @@ func FuzzDecodeReport(f *testing.F) {
 	})
 }
 
+func FuzzDecodeTruth(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "compare", "planted.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr, err := decodeTruth(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		// Whatever is accepted compares without trouble.
+		Compare(tr, tr.Root, &Report{Findings: []Finding{{File: "a", Line: 1}}})
+	})
+}
+
+func FuzzParseTimes(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "compare", "times.txt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseTimes("times.txt", b)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "times.txt:") {
+				t.Fatalf("error does not name the file and line: %v", err)
+			}
+			return
+		}
+		for name, tm := range m {
+			if !(tm.wall > 0) || !(tm.rss >= 0) {
+				t.Fatalf("%s: accepted wall time %v", name, tm.wall)
+			}
+		}
+	})
+}
+
+func TestParseTimesErrors(t *testing.T) {
+	for _, body := range []string{"mamori 1\n", "mamori x 2\n", "mamori 0 10\n", "a 1 2 3\n", "a NaN 2\n", "a 1 -Inf\n"} {
+		if _, err := parseTimes("t.txt", []byte("# ok\n"+body)); err == nil || !strings.HasPrefix(err.Error(), "t.txt:2:") {
+			t.Errorf("parseTimes(%q) = %v, want an error at t.txt:2", body, err)
+		}
+	}
+}
+
 func BenchmarkGenerate(b *testing.B) {
 	for b.Loop() {
 		dir := filepath.Join(b.TempDir(), "tree")
