@@ -173,6 +173,10 @@ const window = 1 << 10
 func (e *Engine) Scan(data []byte) []Match {
 	var (
 		cands []Match
+		// lineS and lineE bound the line of the last occurrence: found
+		// once per line, not per occurrence, so that a long minified line
+		// with many keywords stays linear.
+		lineS, lineE = 0, -1
 		// done[r] is the offset up to which rule r has already run.
 		done = make([]int, len(e.rules))
 	)
@@ -191,18 +195,21 @@ func (e *Engine) Scan(data []byte) []Match {
 				}
 				continue
 			}
-			ls := bytes.LastIndexByte(data[:start], '\n') + 1
+			if start < lineS || start > lineE {
+				lineS = bytes.LastIndexByte(data[:start], '\n') + 1
+				if lineE = bytes.IndexByte(data[start:], '\n'); lineE < 0 {
+					lineE = len(data)
+				} else {
+					lineE += start
+				}
+			}
+			ls := lineS
 			var ws, we int
 			switch {
 			case r.Multiline:
 				ws, we = ls, min(len(data), ls+r.MaxLen)
 			default:
-				le := bytes.IndexByte(data[end:], '\n')
-				if le < 0 {
-					le = len(data)
-				} else {
-					le += end
-				}
+				le := lineE
 				before, after := window, window
 				if r.Prefix {
 					before, after = 1, r.MaxLen
