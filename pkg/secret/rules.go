@@ -33,7 +33,25 @@ func Builtin() []*Rule {
 	for _, group := range [][]*Rule{cloudRules(), forgeRules(), chatRules(), saasRules(), aiRules(), registryRules(), configRules(), keyRules(), genericRules()} {
 		rules = append(rules, group...)
 	}
+	for _, r := range rules {
+		if r.Prefix {
+			r.Pattern = anchorPrefix(r.Pattern)
+		}
+	}
 	return rules
+}
+
+// anchorPrefix pins a Prefix rule's pattern to the start of its window,
+// which the engine opens one byte before the keyword: the secret must
+// begin at the keyword, after a non-word byte or the start of the line.
+// Unanchored, the pattern would try every offset of the window, once per
+// occurrence of the keyword.
+func anchorPrefix(p string) string {
+	flags := ""
+	if strings.HasPrefix(p, "(?i)") {
+		flags, p = "(?i)", p[len("(?i)"):]
+	}
+	return flags + `^(?:[^A-Za-z0-9_])?` + strings.TrimPrefix(p, `\b`)
 }
 
 func genericRules() []*Rule {

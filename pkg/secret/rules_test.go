@@ -1270,3 +1270,20 @@ func FuzzChecks(f *testing.F) {
 // checksum, for the package's other tests: tokens with random bodies fail
 // the rules' check, as forged ones should.
 func checksummedToken(r *mrand.Rand, prefix string) string { return gen{r}.checksummed(prefix) }
+
+// BenchmarkScanDenseKeywords is the worst case for Prefix rules: one long
+// minified line where keywords recur every few bytes and none begins a
+// token (base64 JSON blobs, bundled code).
+func BenchmarkScanDenseKeywords(b *testing.B) {
+	e := mustEngine(b)
+	g := gen{mrand.New(mrand.NewPCG(3, 3))}
+	var s strings.Builder
+	for s.Len() < 4<<20 {
+		s.WriteString(`eyJ` + g.b64url(40) + `,"npm_` + g.b62(8) + `",hf_x,sk_live_;AIza.`)
+	}
+	data := []byte(s.String())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		e.Scan(data)
+	}
+}
