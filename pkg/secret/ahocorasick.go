@@ -1,16 +1,22 @@
 package secret
 
+import "fmt"
+
 // keywordSet finds every occurrence of a set of keywords in a text, ASCII
 // case-insensitively, in one pass: an Aho-Corasick automaton compiled to a
 // dense DFA over byte classes. Bytes that occur in no keyword share one
 // class, so the table stays small (states × classes) and the scan loop is
 // one table load per byte.
 type keywordSet struct {
-	class    [256]uint8
-	nclass   int
-	delta    []uint32 // state*nclass + class → next state
-	out      [][]int  // state → keywords ending here (suffix outputs folded in)
-	hasOut   []bool
+	class  [256]uint8
+	nclass int
+	// delta maps a state's row offset (state × nclass) plus a byte class
+	// to the next state's row offset. States where keywords end are
+	// numbered last, so that "a keyword ends here" is one comparison with
+	// outFrom: the scan loop is a load, an add, a load and a compare.
+	delta    []uint16
+	outFrom  uint16
+	out      [][]int // row offset / nclass → keywords ending there (suffix outputs folded in)
 	keywords []string
 }
 
@@ -23,7 +29,7 @@ func lower(b byte) byte {
 
 // newKeywordSet compiles the keywords (matched case-insensitively; empty
 // ones are ignored).
-func newKeywordSet(keywords []string) *keywordSet {
+func newKeywordSet(keywords []string) (*keywordSet, error) {
 	k := &keywordSet{keywords: keywords}
 	// Byte classes: 0 for bytes in no keyword, then one per distinct
 	// lower-cased byte; upper-case letters share their lower-case class.
@@ -68,46 +74,82 @@ func newKeywordSet(keywords []string) *keywordSet {
 	}
 	// Breadth-first: failure links, then the full transition table.
 	n := len(trie)
-	k.delta = make([]uint32, n*k.nclass)
-	k.out = make([][]int, n)
-	k.hasOut = make([]bool, n)
+	if n*k.nclass > 1<<16-1 {
+		return nil, fmt.Errorf("%d keywords make %d automaton states of %d classes, too many for 16-bit offsets", len(keywords), n, k.nclass)
+	}
+	next := make([]int, n*k.nclass) // plain state numbers while building
+	out := make([][]int, n)
 	fail := make([]int, n)
 	queue := make([]int, 0, n)
 	for c := 0; c < k.nclass; c++ {
 		if t, ok := trie[0].next[uint8(c)]; ok {
-			k.delta[c] = uint32(t)
+			next[c] = t
 			queue = append(queue, t)
 		}
 	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		k.out[s] = append(append([]int{}, trie[s].out...), k.out[fail[s]]...)
-		k.hasOut[s] = len(k.out[s]) > 0
+		out[s] = append(append([]int{}, trie[s].out...), out[fail[s]]...)
 		for c := 0; c < k.nclass; c++ {
 			if t, ok := trie[s].next[uint8(c)]; ok {
-				fail[t] = int(k.delta[fail[s]*k.nclass+c])
-				k.delta[s*k.nclass+c] = uint32(t)
+				fail[t] = next[fail[s]*k.nclass+c]
+				next[s*k.nclass+c] = t
 				queue = append(queue, t)
 			} else {
-				k.delta[s*k.nclass+c] = k.delta[fail[s]*k.nclass+c]
+				next[s*k.nclass+c] = next[fail[s]*k.nclass+c]
 			}
 		}
 	}
-	return k
+	// Renumber: the root first, states without output, then those with.
+	id := make([]int, n)
+	num := 0
+	for pass := range 2 {
+		for s := range n {
+			if (len(out[s]) > 0) == (pass == 1) {
+				id[s] = num
+				num++
+			}
+		}
+		if pass == 0 {
+			k.outFrom = uint16(num * k.nclass)
+		}
+	}
+	k.delta = make([]uint16, n*k.nclass)
+	k.out = make([][]int, n)
+	for s := range n {
+		k.out[id[s]] = out[s]
+		for c := 0; c < k.nclass; c++ {
+			k.delta[id[s]*k.nclass+c] = uint16(id[next[s*k.nclass+c]] * k.nclass)
+		}
+	}
+	return k, nil
 }
 
 // find calls hit with the keyword and the offset just past it for every
 // occurrence in data, in order of where they end.
 func (k *keywordSet) find(data []byte, hit func(keyword, end int)) {
-	delta, class, nclass, hasOut := k.delta, &k.class, uint32(k.nclass), k.hasOut
-	var s uint32
+	delta, class, outFrom, nclass := k.delta, &k.class, k.outFrom, uint16(k.nclass)
+	var s uint16
 	for i, b := range data {
-		s = delta[s*nclass+uint32(class[b])]
-		if hasOut[s] {
-			for _, id := range k.out[s] {
+		s = delta[s+uint16(class[b])]
+		if s >= outFrom {
+			for _, id := range k.out[s/nclass] {
 				hit(id, i+1)
 			}
 		}
 	}
+}
+
+// contains reports whether any keyword occurs in data.
+func (k *keywordSet) contains(data []byte) bool {
+	delta, class, outFrom := k.delta, &k.class, k.outFrom
+	var s uint16
+	for _, b := range data {
+		s = delta[s+uint16(class[b])]
+		if s >= outFrom {
+			return true
+		}
+	}
+	return false
 }

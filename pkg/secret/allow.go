@@ -141,7 +141,10 @@ func genericValue(s []byte) bool {
 	}
 	h := entropy(s)
 	if len(s) < 16 {
-		return classes >= 3 && h >= 2.8
+		// Short values must look made by a password generator: both
+		// cases and a digit or symbol. Hashed CSS classes and ids
+		// (css-ix0a6u7) have one case.
+		return upperc && lowerc && classes >= 3 && h >= 2.8
 	}
 	return classes >= 2 && h >= 3.5
 }

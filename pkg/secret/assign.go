@@ -34,6 +34,9 @@ func escapedBreak(data []byte, j int) bool {
 // closing quote, an assignment (:=, =>, =, :), an optional opening quote,
 // and the value up to a space, quote, ';' or ','.
 func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
+	if !wordEnds(data, ke) {
+		return Match{}, false
+	}
 	for ks > 0 && keyChar(data[ks-1]) {
 		ks--
 	}
@@ -69,4 +72,43 @@ func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
 		return Match{}, false
 	}
 	return Match{Rule: r, Start: s, End: j}, true
+}
+
+// wordEnds reports whether the secret word whose keyword ends at ke ends
+// there too (after its usual completions: passw-ord, token-s), so that the
+// key names a secret: db_password, apiToken, SECRET_KEY, secretkey; not
+// tokenbucket, secretary or passwordless. A camelCase capital, a digit or
+// a separator ends a word; so does the end of the text.
+func wordEnds(data []byte, ke int) bool {
+	for _, tail := range [...]string{"ord", "d", "s"} {
+		if hasFoldPrefix(data[ke:], tail) && (ke+len(tail) >= len(data) || !isLowerASCII(data[ke+len(tail)])) {
+			ke += len(tail)
+			break
+		}
+	}
+	if ke >= len(data) || !isLowerASCII(data[ke]) {
+		return true
+	}
+	for _, next := range [...]string{"key", "token", "value", "pass", "pwd"} {
+		if hasFoldPrefix(data[ke:], next) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLowerASCII(b byte) bool { return 'a' <= b && b <= 'z' }
+
+// hasFoldPrefix reports whether b starts with the lower-case ASCII word w,
+// in any case.
+func hasFoldPrefix(b []byte, w string) bool {
+	if len(b) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if lower(b[i]) != w[i] {
+			return false
+		}
+	}
+	return true
 }

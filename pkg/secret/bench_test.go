@@ -1,8 +1,10 @@
 package secret
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 )
@@ -53,5 +55,20 @@ func BenchmarkKeywords(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		e.keywords.find(data, func(int, int) { n++ })
+	}
+}
+
+// BenchmarkTree scans the tree hack/bench/secret.sh generates
+// (MAMORI_BENCH_TREE), as scan secret does.
+func BenchmarkTree(b *testing.B) {
+	dir := os.Getenv("MAMORI_BENCH_TREE")
+	if dir == "" {
+		b.Skip("MAMORI_BENCH_TREE is not set (hack/bench/secret.sh makes the tree)")
+	}
+	s := NewScanner(mustEngine(b), Options{})
+	for b.Loop() {
+		if _, err := s.Scan(context.Background(), []string{dir}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -33,11 +33,18 @@ func randomBase62(r *rand.Rand, n int) string {
 
 func TestKeywordSetMatchesNaive(t *testing.T) {
 	keywords := []string{"akia", "ghp_", "secret", "ecr", "-----begin", "a", "token", "ken"}
-	k := newKeywordSet(keywords)
+	k, err := newKeywordSet(keywords)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	alphabet := []byte("AKIakighp_SECRETsecretokenTOKEN-begin\n ")
-	for range 200 {
-		data := make([]byte, r.IntN(300))
+	for i := range 240 {
+		n := r.IntN(300)
+		if i%6 == 0 {
+			n = 4096 + r.IntN(8192)
+		}
+		data := make([]byte, n)
 		for i := range data {
 			data[i] = alphabet[r.IntN(len(alphabet))]
 		}
@@ -113,6 +120,10 @@ func TestPlaceholdersAreQuiet(t *testing.T) {
 		"sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		"integrity: sha512-Q3Xx2W9gZ6V7yP3m0Jt8q1cXvG6uYb3bJcG2V8m9nQ7Z1k4Yt2w8rX5sL0pE6aD3fH9jK2lM4nB7vC1xZ8qW5e==",
 		"id: 9b2d9c3e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+		// Minified bundles: hashed class names under keys that merely
+		// contain a secret word.
+		`{tokenbucket:"css-ix0a6u7",secretary:"Xk2pQ9wLm4Tz8Rv",passwordless:"Ab3dEf6hIj9kLm2n"}`,
+		`{tokenColor:"css-ix0a6u7"}`,
 	} {
 		if got := e.Scan([]byte(s + "\n")); len(got) > 0 {
 			t.Errorf("%q: reported %s %s", s, got[0].Rule.ID, got[0].Redacted)
@@ -130,6 +141,11 @@ func TestGenericFindsAssignedSecrets(t *testing.T) {
 		"{\"apiToken\": \"%s\"}",
 		"export API_KEY=%s",
 		"$password = '%s';",
+		"SECRETKEY=%s",
+		"secretkey: %s",
+		"apiTokenValue: %s",
+		"DB_PASSWORD_PROD=%s",
+		"credentials=%s",
 	} {
 		v := randomBase62(r, 24)
 		text := strings.Replace(format, "%s", v, 1)

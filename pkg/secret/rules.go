@@ -81,6 +81,7 @@ func genericRules() []*Rule {
 			References:  []string{"https://datatracker.ietf.org/doc/html/rfc3986#section-3.2.1"},
 			Keywords:    []string{"://"},
 			Pattern:     `\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<secret>[^\s:/@"'<>]{3,128})@[a-zA-Z0-9\-.\[\]]+`,
+			Need:        "@",
 			Check:       urlPassword,
 		},
 		{

@@ -46,6 +46,10 @@ type Rule struct {
 	// the whole line.
 	Prefix bool
 	MaxLen int
+	// Need, when set, must occur in the text around a keyword for the
+	// pattern to run: a cheap test that spares the regexp engine most
+	// lines ("@" for credentials in URLs, where "://" is everywhere).
+	Need string
 	// Generic marks the rules that judge a value by the name it is
 	// assigned to rather than by its form. They yield to a specific rule
 	// matching the same text, and their values get the stricter
@@ -146,7 +150,11 @@ func New(rules []*Rule) (*Engine, error) {
 			}
 		}
 	}
-	e.keywords = newKeywordSet(keywords)
+	ks, err := newKeywordSet(keywords)
+	if err != nil {
+		return nil, fmt.Errorf("secret rules: %w", err)
+	}
+	e.keywords = ks
 	return e, nil
 }
 
@@ -215,6 +223,10 @@ func (e *Engine) Scan(data []byte) []Match {
 					before, after = 1, r.MaxLen
 				}
 				ws, we = max(ls, start-before), min(le, end+after)
+			}
+			if r.Need != "" && !bytes.Contains(data[ws:we], []byte(r.Need)) {
+				done[ri] = we
+				continue
 			}
 			if r.Prefix {
 				// A later occurrence of the keyword may begin a token
@@ -386,6 +398,11 @@ func (e *Engine) ScanValue(key string, value []byte) []Match {
 		}
 		return r
 	}, key)
+	// Most fields hold neither a keyword nor a secret-named key: one pass
+	// of the automaton over each says so without building anything.
+	if !e.keywords.contains(value) && !e.keywords.contains([]byte(key)) {
+		return nil
+	}
 	off := len(key) + 1
 	buf := make([]byte, 0, off+len(value))
 	buf = append(append(append(buf, key...), '='), value...)
