@@ -44,8 +44,8 @@ type Entry struct {
 	// (one secret, one finding); check may then be left out.
 	Fingerprints []string
 	Reason       string
-	Owner    string
-	Expires  time.Time // the last day the entry holds
+	Owner        string
+	Expires      time.Time // the last day the entry holds
 
 	// File and Line say where the entry is written.
 	File string
