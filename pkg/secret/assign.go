@@ -5,6 +5,9 @@ import "bytes"
 // maxGenericValue bounds a generic rule's value, as its pattern does.
 const maxGenericValue = 200
 
+// maxKey bounds the name characters on either side of a generic keyword.
+const maxKey = 64
+
 func keyChar(b byte) bool {
 	return b == '_' || b == '.' || b == '-' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
 }
@@ -37,10 +40,19 @@ func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
 	if !wordEnds(data, ke) {
 		return Match{}, false
 	}
-	for ks > 0 && keyChar(data[ks-1]) {
+	// Keys are short: a run of name characters longer than maxKey around
+	// the keyword is text (base64, minified code), and bounding the walk
+	// keeps a long run with many keywords linear.
+	for n := 0; ks > 0 && keyChar(data[ks-1]); n++ {
+		if n == maxKey {
+			return Match{}, false
+		}
 		ks--
 	}
-	for ke < len(data) && keyChar(data[ke]) {
+	for n := 0; ke < len(data) && keyChar(data[ke]); n++ {
+		if n == maxKey {
+			return Match{}, false
+		}
 		ke++
 	}
 	j := ke

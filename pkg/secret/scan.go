@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -295,19 +296,18 @@ func (e *Engine) manifestFindings(name string, text []Match, objs []*manifest.Ob
 	}
 	// Objects in file order: each spans from its first line to the next
 	// object's.
+	fields := make([][]fieldLine, len(objs))
 	for _, m := range text {
-		oi := -1
-		for i, o := range objs {
-			if o.Line <= m.Line {
-				oi = i
-			}
-		}
+		oi := sort.Search(len(objs), func(i int) bool { return objs[i].Line > m.Line }) - 1
 		if oi < 0 {
 			out = append(out, m.Finding(name, finding.Resource{}, ""))
 			continue
 		}
 		o := objs[oi]
-		p := fieldAt(o, m.Line)
+		if fields[oi] == nil {
+			fields[oi] = fieldLines(o)
+		}
+		p := fieldAt(fields[oi], m.Line)
 		if seen[key{m.Rule.ID, p, oi}] {
 			continue
 		}
@@ -321,17 +321,31 @@ func (e *Engine) manifestFindings(name string, text []Match, objs []*manifest.Ob
 	return out, problems
 }
 
-// fieldAt is the path of the scalar field of o that line falls in: the
-// last one that starts on or before it.
-func fieldAt(o *manifest.Object, line int) string {
-	best, bestLine := "", 0
+// fieldLine is where a scalar field of an object starts.
+type fieldLine struct {
+	line int
+	path string
+}
+
+// fieldLines lists the scalar fields of o by line (then document order).
+func fieldLines(o *manifest.Object) []fieldLine {
+	out := []fieldLine{}
 	o.Strings(func(path, _, _ string) {
 		l, _, _ := o.Locate(path)
-		if l <= line && l >= bestLine {
-			best, bestLine = path, l
-		}
+		out = append(out, fieldLine{l, path})
 	})
-	return best
+	slices.SortStableFunc(out, func(a, b fieldLine) int { return a.line - b.line })
+	return out
+}
+
+// fieldAt is the path of the field that line falls in: the last one that
+// starts on or before it.
+func fieldAt(fields []fieldLine, line int) string {
+	i := sort.Search(len(fields), func(i int) bool { return fields[i].line > line })
+	if i == 0 {
+		return ""
+	}
+	return fields[i-1].path
 }
 
 // applyExceptions loads the ignore files found in the scanned trees (each

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -215,7 +216,11 @@ func (e *Engine) Scan(data []byte) []Match {
 			var ws, we int
 			switch {
 			case r.Multiline:
-				ws, we = ls, min(len(data), ls+r.MaxLen)
+				// From the keyword's line, but never far before the
+				// keyword: on one long line every occurrence would
+				// otherwise scan the line's first MaxLen bytes again.
+				ws = max(ls, start-window)
+				we = min(len(data), ws+r.MaxLen+(start-ws))
 			default:
 				le := lineE
 				before, after := window, window
@@ -302,9 +307,24 @@ func (e *Engine) finish(data []byte, cands []Match) []Match {
 		}
 		return a.Rule.order - b.Rule.order
 	})
+	// A generic match overlaps a specific one that starts before it and
+	// ends after its start, or starts inside it: with the candidates in
+	// order of start, the first is a running maximum of specific ends, the
+	// second the next specific start.
+	nextSpecific := make([]int, len(cands)+1)
+	nextSpecific[len(cands)] = math.MaxInt
+	for i := len(cands) - 1; i >= 0; i-- {
+		nextSpecific[i] = nextSpecific[i+1]
+		if !cands[i].Rule.Generic {
+			nextSpecific[i] = cands[i].Start
+		}
+	}
 	out := cands[:0]
-	for _, m := range cands {
-		if m.Rule.Generic && overlapsSpecific(cands, m) {
+	specificEnd := -1
+	for i, m := range cands {
+		if !m.Rule.Generic {
+			specificEnd = max(specificEnd, m.End)
+		} else if specificEnd > m.Start || nextSpecific[i+1] < m.End {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].Start == m.Start && out[n-1].End == m.End {
@@ -328,15 +348,6 @@ func (e *Engine) finish(data []byte, cands []Match) []Match {
 		m.Redacted, m.Digest = Redact(data[m.Start:m.End]), digest(data[m.Start:m.End])
 	}
 	return out
-}
-
-func overlapsSpecific(all []Match, g Match) bool {
-	for _, m := range all {
-		if !m.Rule.Generic && m.Start < g.End && g.Start < m.End {
-			return true
-		}
-	}
-	return false
 }
 
 // Redact renders a secret as a short prefix and its length. Short values
