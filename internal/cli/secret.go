@@ -28,13 +28,16 @@ func newSecretEngine() (*secret.Engine, error) {
 
 // newDockerfileLinter returns a linter whose ENV/ARG checks use eng.
 func newDockerfileLinter(eng *secret.Engine) *dockerfile.Linter {
-	return dockerfile.New(dockerfile.Options{Secret: func(key, value string) (string, string, bool) {
-		ms := eng.ScanValue(key, []byte(value))
-		if len(ms) == 0 {
-			return "", "", false
-		}
-		return ms[0].Rule.Title, ms[0].Redacted, true
-	}})
+	return dockerfile.New(dockerfile.Options{
+		Secret: func(key, value string) (string, string, bool) {
+			ms := eng.ScanValue(key, []byte(value))
+			if len(ms) == 0 {
+				return "", "", false
+			}
+			return ms[0].Rule.Title, ms[0].Redacted, true
+		},
+		Redact: eng.RedactText,
+	})
 }
 
 type scanSecretFlags struct {

@@ -305,3 +305,76 @@ func TestScanArtifactsWithSecrets(t *testing.T) {
 	}
 	_ = base64.StdEncoding
 }
+
+func TestSecretReviewRegressions(t *testing.T) {
+	r := rand.New(rand.NewPCG(45, 46))
+	pat := githubToken(r)
+	dir := t.TempDir()
+	pw := body(r, 16)
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": "FROM alpine:3.20\nADD https://deploy:" + pw + "@example.com/app.tgz /srv/\nRUN sudo GITHUB_TOKEN=" + pat + " make\n",
+		"pod.yaml":   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: c:1\n    env:\n    - name: GITHUB_TOKEN\n      value: " + pat + "\n",
+	})
+	// No credential in any Dockerfile message.
+	for _, args := range [][]string{{"scan", "dockerfile", "--format", "json", dir}, {"scan", "config", "--format", "json", dir}} {
+		_, out, errOut := run(t, "", args...)
+		if strings.Contains(out+errOut, pw) || strings.Contains(out+errOut, pat[4:]) {
+			t.Errorf("%v shows a credential:\n%s", args, out)
+		}
+	}
+	// scan config keeps the credential rule beside k8s-secret-in-env.
+	_, out, _ := run(t, "", "scan", "config", "--format", "json", "--severity", "CRITICAL", filepath.Join(dir, "pod.yaml"))
+	if !strings.Contains(out, `"github-pat"`) {
+		t.Errorf("scan config lost the GitHub token finding:\n%s", out)
+	}
+	// Standard input where a command has none to give: an error, no panic.
+	if code, _, errOut := run(t, "x", "scan", "fs", "--scanners", "secret", "-"); code != ExitError {
+		t.Errorf("scan fs - : exit %d %s", code, errOut)
+	}
+}
+
+func TestScanSecretGitSkipAndIgnoreFile(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not on PATH")
+	}
+	r := rand.New(rand.NewPCG(47, 48))
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, b)
+		}
+	}
+	git("init", "-q")
+	writeFiles(t, dir, map[string]string{
+		"testdata/fixture.env": "GITHUB_TOKEN=" + githubToken(r) + "\n",
+		"app/ci.env":           "GITHUB_TOKEN=" + githubToken(r) + "\n",
+		"lib/old.env":          "GITHUB_TOKEN=" + githubToken(r) + "\n",
+	})
+	git("add", ".")
+	git("commit", "-qm", "add")
+	_, out, _ := run(t, "", "scan", "secret", "--git", "--format", "json", dir)
+	var rep secretJSON
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Findings) != 3 {
+		t.Fatalf("history: %s", out)
+	}
+	var fp string
+	for _, f := range rep.Findings {
+		if f.Location.File == "lib/old.env" {
+			fp = f.Fingerprint
+		}
+	}
+	writeFiles(t, dir, map[string]string{".mamori-ignore.yaml": "exceptions:\n- fingerprints: [" + fp + "]\n  reason: revoked\n  owner: sec@example.com\n  expires: 2030-01-01\n"})
+	git("add", ".")
+	git("commit", "-qm", "accept")
+	_, out, _ = run(t, "", "scan", "secret", "--git", "--skip", "testdata/**", "--format", "json", dir)
+	rep = secretJSON{}
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Findings) != 1 || rep.Findings[0].Location.File != "app/ci.env" {
+		t.Errorf("--skip and the committed ignore file: %s", out)
+	}
+}

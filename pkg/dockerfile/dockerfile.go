@@ -38,6 +38,10 @@ type Options struct {
 	// the title of the secret rule that matched and a redacted form of the value (never the value).
 	// nil: no secret check. The lead wires mamori's secrets engine here.
 	Secret func(key, value string) (title, redacted string, ok bool)
+	// Redact, when set, rewrites a message so that no credential in it
+	// (a URL's password, a token on a command line) shows: every message
+	// quotes the Dockerfile, and the Dockerfile may hold one.
+	Redact func(msg string) string
 }
 
 // Linter judges Dockerfiles. It is safe for concurrent use when
@@ -372,6 +376,9 @@ func (f *file) report(ruleID string, in *instr, line, col int, sub, msg string) 
 	}
 	r := f.l.rules[ruleID]
 	res := in.resource()
+	if f.l.opts.Redact != nil {
+		msg = f.l.opts.Redact(msg)
+	}
 	f.findings = append(f.findings, finding.Finding{
 		Rule:        r,
 		Message:     msg,

@@ -387,10 +387,14 @@ func (s *Scanner) checkSecrets(o *manifest.Object, fr *FileResult) {
 	if err != nil {
 		fr.Errors = append(fr.Errors, finding.Problem{File: o.File, Line: o.Line, Message: fmt.Sprintf("%s: %v", o.Resource(), err)})
 	}
-	// A literal env value the k8s-secret-in-env policy already reports is
-	// not reported twice.
+	// A literal env value the k8s-secret-in-env check already reports is
+	// not reported again by the generic rule; a credential rule says more
+	// (which credential, how severe) and stays.
 	res := o.Resource()
 	matches = slices.DeleteFunc(matches, func(m secret.FieldMatch) bool {
+		if m.FindingRule != nil || !m.Match.Rule.Generic {
+			return false
+		}
 		return slices.ContainsFunc(fr.Findings, func(f finding.Finding) bool {
 			return f.CheckID() == secretInEnvID && f.Resource == res && f.Location.Path == m.Path
 		})

@@ -183,6 +183,7 @@ var notSecretSuffixes = [...]string{
 	"count", "env", "var", "header", "field", "format", "policy", "provider", "mode", "version",
 	"enabled", "required", "expiry", "expires", "ttl", "timeout", "prefix", "pattern", "regex",
 	"selector", "template", "label", "keyref", "source", "store", "manager",
+	"arn", "issuer", "audience", "izer",
 }
 
 // secretKey reports whether a key name matched by a generic rule names a

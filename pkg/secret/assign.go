@@ -55,6 +55,10 @@ func (e *Engine) assignment(r *Rule, data []byte, ks, ke int) (Match, bool) {
 		}
 		ke++
 	}
+	if ks > 0 && !keyBoundary(data[ks-1]) {
+		// Inside a value: arn:…:secret:prod/db, ghcr.io/x/external-secrets:v1.
+		return Match{}, false
+	}
 	j := ke
 	if j < len(data) && (data[j] == '"' || data[j] == '\'') {
 		j++
@@ -123,4 +127,16 @@ func hasFoldPrefix(b []byte, w string) bool {
 		}
 	}
 	return true
+}
+
+// keyBoundary reports whether b may come just before a key: the start of
+// a line or word, a quote, an opening bracket, a separator, a shell $ or
+// a query string's ? and &. Not ':', '/' or '@', which put the "key"
+// inside a value.
+func keyBoundary(b byte) bool {
+	switch b {
+	case ' ', '\t', '\n', '\r', '"', '\'', '`', '{', '[', '(', ',', ';', '$', '?', '&', '|', '-', '*', '#', '!', '<', '>', '=':
+		return true
+	}
+	return false
 }

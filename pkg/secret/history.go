@@ -3,7 +3,14 @@ package secret
 import (
 	"context"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/mamori-dev/mamori/pkg/exception"
+	"github.com/mamori-dev/mamori/pkg/source/files"
 
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/source/githistory"
@@ -20,7 +27,7 @@ func (s *Scanner) ScanHistory(ctx context.Context, repo, rev string) (*finding.R
 	err := githistory.Walk(ctx, repo, githistory.Options{Rev: rev, MaxChangeBytes: s.opts.MaxFileSize}, func(c githistory.Change) error {
 		commits[c.Commit] = true
 		rep.Files++
-		if !s.opts.All && skippedInTree(c.Path) {
+		if !s.opts.All && skippedInTree(c.Path) || skippedByGlob(c.Path, s.opts.Skip) {
 			return nil
 		}
 		if c.Truncated {
@@ -40,10 +47,33 @@ func (s *Scanner) ScanHistory(ctx context.Context, repo, rev string) (*finding.R
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("git history of %s: %w", repo, err)
+		return nil, err
 	}
 	rep.Objects = len(commits) // those that added text
-	s.applyExceptions(rep, nil)
+	// The repository's own ignore file, as checked out, covers its
+	// history: its paths are the repository's.
+	var ignores []files.File
+	if _, err := os.Stat(filepath.Join(repo, exception.FileName)); err == nil {
+		ignores = append(ignores, files.File{Name: exception.FileName, Path: filepath.Join(repo, exception.FileName)})
+	}
+	s.applyExceptions(rep, ignores)
 	rep.Sort()
 	return rep, nil
+}
+
+// skippedByGlob applies --skip globs to a repository path: a glob matches
+// the path, its base name, or a directory it is under ("testdata/**").
+func skippedByGlob(p string, globs []string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, p); ok {
+			return true
+		}
+		if ok, _ := path.Match(g, path.Base(p)); ok {
+			return true
+		}
+		if dir, ok := strings.CutSuffix(g, "/**"); ok && (p == dir || strings.HasPrefix(p, dir+"/")) {
+			return true
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +103,9 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 			defer wg.Done()
 			buf := make([]byte, 0, 64<<10)
 			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // drain: the walk stops feeding
+				}
 				var r fileResult
 				r, buf = s.scanFile(j.f, buf)
 				mu.Lock()
@@ -134,6 +138,10 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 	var stdin []byte
 	for _, t := range targets {
 		if t == manifest.Stdin {
+			if s.opts.Stdin == nil {
+				walkErrs = append(walkErrs, finding.Problem{File: manifest.StdinName, Message: "standard input is not available here"})
+				continue
+			}
 			data, err := io.ReadAll(io.LimitReader(s.opts.Stdin, s.opts.MaxFileSize+1))
 			if err != nil {
 				walkErrs = append(walkErrs, finding.Problem{File: manifest.StdinName, Message: err.Error()})
@@ -194,7 +202,7 @@ func (s *Scanner) Scan(ctx context.Context, targets []string) (*finding.Report, 
 		rep.Notes = append(rep.Notes, r.notes...)
 	}
 	if binary > 0 {
-		rep.Notes = append(rep.Notes, finding.Problem{Message: fmt.Sprintf("%d binary files not scanned", binary)})
+		rep.Notes = append(rep.Notes, finding.Problem{File: strings.Join(targets, " "), Message: fmt.Sprintf("%d binary files not scanned", binary)})
 	}
 	s.applyExceptions(rep, ignores)
 	rep.Sort()
@@ -283,16 +291,23 @@ func (e *Engine) manifestFindings(name string, text []Match, objs []*manifest.Ob
 		rule, path string
 		obj        int
 	}
+	type lineKey struct {
+		rule      string
+		obj, line int
+	}
 	seen := map[key]bool{}
+	seenLine := map[lineKey]bool{}
 	for i, o := range objs {
 		fm, err := e.ScanObject(o, ObjectOptions{Generic: true})
 		if err != nil {
 			problems = append(problems, finding.Problem{File: name, Line: o.Line, Message: fmt.Sprintf("%s: %v", o.Resource(), err)})
 		}
-		for _, m := range fm {
+		found := e.ObjectFindings(o, fm)
+		for j, m := range fm {
 			seen[key{m.ID(), m.Path, i}] = true
+			seenLine[lineKey{m.ID(), i, found[j].Location.Line}] = true
 		}
-		out = append(out, e.ObjectFindings(o, fm)...)
+		out = append(out, found...)
 	}
 	// Objects in file order: each spans from its first line to the next
 	// object's.
@@ -308,8 +323,14 @@ func (e *Engine) manifestFindings(name string, text []Match, objs []*manifest.Ob
 			fields[oi] = fieldLines(o)
 		}
 		p := fieldAt(fields[oi], m.Line)
-		if seen[key{m.Rule.ID, p, oi}] {
-			continue
+		if seen[key{m.Rule.ID, p, oi}] || seenLine[lineKey{m.Rule.ID, oi, m.Line}] {
+			continue // found in the field already (one-line JSON puts many fields on a line)
+		}
+		if m.Rule.Generic && o.Kind() == "SealedSecret" {
+			continue // encrypted values, named like secrets
+		}
+		if o.Group() == "" && o.Kind() == "Secret" && (strings.HasPrefix(p, "data.") || strings.HasPrefix(p, "data['")) {
+			continue // base64: the field scan judged the decoded value
 		}
 		seen[key{m.Rule.ID, p, oi}] = true
 		f := m.Finding(name, o.Resource(), p)

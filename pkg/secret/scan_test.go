@@ -185,3 +185,60 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// Cases a review found: each was reported wrongly, twice, or not at all.
+func TestReviewRegressions(t *testing.T) {
+	e := mustEngine(t)
+	r := rand.New(rand.NewPCG(51, 52))
+	pat := gen{r}.checksummed(tok("gh", "p_"))
+	for _, quiet := range []string{
+		"arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+		"image: ghcr.io/external-secrets/external-secrets:v0.9.11-ubi-boringssl",
+		"tokenizer: Qwen/Qwen2.5-7B-Instruct",
+	} {
+		if got := e.Scan([]byte(quiet + "\n")); len(got) > 0 {
+			t.Errorf("%q: reported %s", quiet, got[0].Rule.ID)
+		}
+	}
+	sealed := "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: db}\nspec:\n  encryptedData:\n    password: " + tok("Ag", "By3i4OJSWK+PiTySYZZA9rO43cGDEq") + randomBase62(r, 40) + "\n"
+	if got, _ := e.FileFindings("sealed.yaml", []byte(sealed)); len(got) > 0 {
+		t.Errorf("SealedSecret: %+v", got)
+	}
+	// One-line JSON: one secret, one finding, at its field.
+	deploy := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"spec":{"containers":[{"name":"a","env":[{"name":"A","value":"1"},{"name":"GH","value":"` + pat + `"}]}]}}}}`
+	got, _ := e.FileFindings("deploy.json", []byte(deploy))
+	if len(got) != 1 || got[0].Location.Path != "spec.template.spec.containers[0].env[1].value" {
+		t.Errorf("one-line JSON: %+v", got)
+	}
+	// A private key 20 KB into one line.
+	key := gen{r}.pemBlock("PRIVATE KEY", 600)
+	line := strings.Repeat("x", 20000) + ` "k": "` + strings.ReplaceAll(key, "\n", `\n`) + `"`
+	if got := e.Scan([]byte(line)); len(got) != 1 || got[0].Rule.ID != "private-key" {
+		t.Errorf("private key far into a line: %d matches", len(got))
+	}
+	// Two AWS keys on one line, the second past the first's window.
+	akid := func() string { return tok("AKIA", gen{r}.pick("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)) }
+	two := akid() + strings.Repeat(" ", 900) + akid()
+	if got := e.Scan([]byte(two)); len(got) != 2 || got[1].Rule.ID != "aws-access-key-id" {
+		t.Errorf("two keys on a line: %+v", got)
+	}
+	// A weak Secret value: its fingerprint does not depend on the value
+	// (a digest of it could be reversed), so it stays the same when the
+	// value changes.
+	fp := func(v string) string {
+		f, _ := e.FileFindings("s.yaml", []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  password: "+v+"\n"))
+		if len(f) != 1 {
+			t.Fatalf("Secret %q: %+v", v, f)
+		}
+		return f[0].Fingerprint
+	}
+	if fp("summer2024!") != fp("winter2025?") {
+		t.Error("a weak value's fingerprint depends on the value")
+	}
+	// Redacting free text: a URL's password.
+	pw := tok("Zq8v", "N3xK7pW2rT9m")
+	msg := e.RedactText("ADD https://deploy:" + pw + "@example.com/app.tgz /srv/")
+	if strings.Contains(msg, pw) || !strings.Contains(msg, "…(16 chars)") {
+		t.Errorf("RedactText: %q", msg)
+	}
+}

@@ -239,7 +239,9 @@ func (e *Engine) Scan(data []byte) []Match {
 				// each gets its own.
 				done[ri] = end
 			} else {
-				done[ri] = we
+				// An occurrence in the window's last stretch gets a window
+				// of its own: its secret may run past this one's end.
+				done[ri] = max(end, we-window)
 			}
 			cands = e.run(r, data, ws, we, cands)
 		}
@@ -346,6 +348,9 @@ func (e *Engine) finish(data []byte, cands []Match) []Match {
 		}
 		m.Line, m.Column = line, m.Start-lineStart+1
 		m.Redacted, m.Digest = Redact(data[m.Start:m.End]), digest(data[m.Start:m.End])
+		if guessable(data[m.Start:m.End]) {
+			m.Digest = ""
+		}
 	}
 	return out
 }
@@ -383,6 +388,15 @@ func digest(secret []byte) string {
 // on one line stay apart.
 func Fingerprint(ruleID, file string, res finding.Resource, path, digest string) string {
 	return finding.ComputeFingerprint(ruleID, file, res, path+"#"+digest)
+}
+
+// guessable reports whether a secret is weak enough that a digest of it,
+// even inside a fingerprint, would let it be recovered by trying
+// candidates: under about 64 bits by its entropy. Such secrets leave the
+// digest out of their fingerprint (a field path or the rule and file
+// still tell them apart).
+func guessable(secret []byte) bool {
+	return entropy(secret)*float64(len(secret)) < 64
 }
 
 // Finding turns a match in a file into a finding.
@@ -431,4 +445,25 @@ func (e *Engine) ScanValue(key string, value []byte) []Match {
 		out = append(out, m)
 	}
 	return out
+}
+
+// RedactText returns s with every secret the rules find in it replaced by
+// its redacted form.
+func (e *Engine) RedactText(s string) string {
+	ms := e.Scan([]byte(s))
+	if len(ms) == 0 {
+		return s
+	}
+	var b strings.Builder
+	at := 0
+	for _, m := range ms {
+		if m.Start < at {
+			continue
+		}
+		b.WriteString(s[at:m.Start])
+		b.WriteString(m.Redacted)
+		at = m.End
+	}
+	b.WriteString(s[at:])
+	return b.String()
 }
