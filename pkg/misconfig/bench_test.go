@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mamori-dev/mamori/hack/genmanifests/gen"
+	"github.com/mamori-dev/mamori/pkg/dockerfile"
+	"github.com/mamori-dev/mamori/pkg/secret"
 )
 
 // BenchmarkScan10k scans 10,000 generated workloads in 1,000 files with
@@ -17,7 +19,12 @@ func BenchmarkScan10k(b *testing.B) {
 	if err := gen.Write(dir, 10000, 1000, 1); err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Options{})
+	// As `mamori scan config` runs: with the secret and Dockerfile checks.
+	eng, err := secret.New(secret.Builtin())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Secrets: eng, Dockerfiles: dockerfile.New(dockerfile.Options{})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,12 +141,12 @@ func (k *keywordSet) find(data []byte, hit func(keyword, end int)) {
 	}
 }
 
-// contains reports whether any keyword occurs in data.
-func (k *keywordSet) contains(data []byte) bool {
+// containsKeyword reports whether any keyword of k occurs in data.
+func containsKeyword[T ~string | ~[]byte](k *keywordSet, data T) bool {
 	delta, class, outFrom := k.delta, &k.class, k.outFrom
 	var s uint16
-	for _, b := range data {
-		s = delta[s+uint16(class[b])]
+	for i := 0; i < len(data); i++ {
+		s = delta[s+uint16(class[data[i]])]
 		if s >= outFrom {
 			return true
 		}

@@ -67,7 +67,14 @@ func (e *Engine) ScanObject(o *manifest.Object, opts ObjectOptions) ([]FieldMatc
 	}
 	var out []FieldMatch
 	var problem error
-	o.Strings(func(path, name, value string) {
+	o.Strings(func(name, value string, pathOf func() string) {
+		// Outside a Secret's data, a field with no keyword in its name or
+		// value has nothing to report: most of an object is judged here,
+		// without building its path.
+		if !isSecret && !containsKeyword(e.keywords, value) && !containsKeyword(e.keywords, name) {
+			return
+		}
+		path := pathOf()
 		if path == "apiVersion" || path == "kind" || strings.HasPrefix(path, "metadata.managedFields") {
 			return
 		}

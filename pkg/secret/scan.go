@@ -351,9 +351,10 @@ type fieldLine struct {
 // fieldLines lists the scalar fields of o by line (then document order).
 func fieldLines(o *manifest.Object) []fieldLine {
 	out := []fieldLine{}
-	o.Strings(func(path, _, _ string) {
-		l, _, _ := o.Locate(path)
-		out = append(out, fieldLine{l, path})
+	o.Strings(func(_, _ string, pathOf func() string) {
+		p := pathOf()
+		l, _, _ := o.Locate(p)
+		out = append(out, fieldLine{l, p})
 	})
 	slices.SortStableFunc(out, func(a, b fieldLine) int { return a.line - b.line })
 	return out

@@ -425,7 +425,7 @@ func (e *Engine) ScanValue(key string, value []byte) []Match {
 	}, key)
 	// Most fields hold neither a keyword nor a secret-named key: one pass
 	// of the automaton over each says so without building anything.
-	if !e.keywords.contains(value) && !e.keywords.contains([]byte(key)) {
+	if !containsKeyword(e.keywords, value) && !containsKeyword(e.keywords, key) {
 		return nil
 	}
 	off := len(key) + 1

@@ -290,8 +290,8 @@ spec:
 		t.Fatalf("objects: %v %v", res.Objects, res.Errors)
 	}
 	var got []string
-	res.Objects[0].Strings(func(path, name, value string) {
-		got = append(got, path+" "+name+"="+value)
+	res.Objects[0].Strings(func(name, value string, path func() string) {
+		got = append(got, path()+" "+name+"="+value)
 	})
 	want := []string{
 		"apiVersion apiVersion=apps/v1",
@@ -310,9 +310,9 @@ spec:
 	}
 	// Every path Strings gives locates its field exactly.
 	o := res.Objects[0]
-	o.Strings(func(path, name, value string) {
-		if _, _, exact := o.Locate(path); !exact {
-			t.Errorf("path %s does not locate exactly", path)
+	o.Strings(func(name, value string, path func() string) {
+		if _, _, exact := o.Locate(path()); !exact {
+			t.Errorf("path %s does not locate exactly", path())
 		}
 	})
 }

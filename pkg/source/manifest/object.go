@@ -219,13 +219,16 @@ func errBadPath(p string) error { return pathError(p) }
 func (o *Object) Rendered() string { return o.source }
 
 // Strings calls fn with every scalar of the object (string, number or
-// boolean, as written), its field path and the name it is assigned to:
-// the map key, or for an item of a list of name/value pairs (a
-// container's env) the item's name. Aliases are followed once; merge
-// keys and alias cycles are not walked twice.
-func (o *Object) Strings(fn func(path, name, value string)) {
-	var walk func(n *node, path, name string, depth int)
-	walk = func(n *node, path, name string, depth int) {
+// boolean, as written), the name it is assigned to (the map key, or for
+// an item of a list of name/value pairs, such as a container's env, the
+// item's name) and its field path. The path is built only when path is
+// called: most scalars are judged by name and value alone. Aliases are
+// followed once; merge keys and alias cycles are not walked twice.
+func (o *Object) Strings(fn func(name, value string, path func() string)) {
+	buf := make([]byte, 0, 128)
+	pathOf := func() string { return string(buf) }
+	var walk func(n *node, name string, depth int)
+	walk = func(n *node, name string, depth int) {
 		if depth > 64 {
 			return
 		}
@@ -235,7 +238,7 @@ func (o *Object) Strings(fn func(path, name, value string)) {
 			if n.tag == "!!null" || n.style == 0 && (n.value == "" || n.value == "~" || n.value == "null") {
 				return
 			}
-			fn(path, name, n.value)
+			fn(name, n.value, pathOf)
 		case yaml.MappingNode:
 			// A {name: X, value: Y} item assigns Y to X.
 			itemName := ""
@@ -244,6 +247,7 @@ func (o *Object) Strings(fn func(path, name, value string)) {
 					itemName = n.content[i+1].value
 				}
 			}
+			mark := len(buf)
 			for i := 0; i+1 < len(n.content); i += 2 {
 				k := keyString(n.content[i])
 				if k == "<<" {
@@ -253,17 +257,32 @@ func (o *Object) Strings(fn func(path, name, value string)) {
 				if k == "value" && itemName != "" {
 					child = itemName
 				}
-				p := path + Key(k)
-				if path == "" {
-					p = strings.TrimPrefix(p, ".")
-				}
-				walk(n.content[i+1], p, child, depth+1)
+				buf = appendKey(buf[:mark], k)
+				walk(n.content[i+1], child, depth+1)
 			}
+			buf = buf[:mark]
 		case yaml.SequenceNode:
+			mark := len(buf)
 			for i, c := range n.content {
-				walk(c, path+"["+strconv.Itoa(i)+"]", name, depth+1)
+				buf = append(buf[:mark], '[')
+				buf = strconv.AppendInt(buf, int64(i), 10)
+				buf = append(buf, ']')
+				walk(c, name, depth+1)
 			}
+			buf = buf[:mark]
 		}
 	}
-	walk(o.root, "", "", 0)
+	walk(o.root, "", 0)
+}
+
+// appendKey appends k to a field path as Key renders it, without the
+// leading dot at the start of the path.
+func appendKey(buf []byte, k string) []byte {
+	if strings.ContainsAny(k, ".[]'") || k == "" {
+		return append(append(append(buf, "['"...), k...), "']"...)
+	}
+	if len(buf) > 0 {
+		buf = append(buf, '.')
+	}
+	return append(buf, k...)
 }
