@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mamori-dev/mamori/pkg/exception"
@@ -23,11 +21,15 @@ import (
 // the same file, so that one exception covers both.
 func (s *Scanner) ScanHistory(ctx context.Context, repo, rev string) (*finding.Report, error) {
 	rep := &finding.Report{Targets: []string{repo}, Rules: s.Rules(), ObjectNoun: "commit"}
+	skip, err := files.CompileSkip(s.opts.Skip)
+	if err != nil {
+		return nil, err
+	}
 	commits := map[string]bool{}
-	err := githistory.Walk(ctx, repo, githistory.Options{Rev: rev, MaxChangeBytes: s.opts.MaxFileSize}, func(c githistory.Change) error {
+	err = githistory.Walk(ctx, repo, githistory.Options{Rev: rev, MaxChangeBytes: s.opts.MaxFileSize}, func(c githistory.Change) error {
 		commits[c.Commit] = true
 		rep.Files++
-		if !s.opts.All && skippedInTree(c.Path) || skippedByGlob(c.Path, s.opts.Skip) {
+		if !s.opts.All && skippedInTree(c.Path) || skip.Skips(c.Path) {
 			return nil
 		}
 		if c.Truncated {
@@ -59,21 +61,4 @@ func (s *Scanner) ScanHistory(ctx context.Context, repo, rev string) (*finding.R
 	s.applyExceptions(rep, ignores)
 	rep.Sort()
 	return rep, nil
-}
-
-// skippedByGlob applies --skip globs to a repository path: a glob matches
-// the path, its base name, or a directory it is under ("testdata/**").
-func skippedByGlob(p string, globs []string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, p); ok {
-			return true
-		}
-		if ok, _ := path.Match(g, path.Base(p)); ok {
-			return true
-		}
-		if dir, ok := strings.CutSuffix(g, "/**"); ok && (p == dir || strings.HasPrefix(p, dir+"/")) {
-			return true
-		}
-	}
-	return false
 }

@@ -139,6 +139,53 @@ func IsBinary(head []byte) bool {
 	return odd*10 > len(head)
 }
 
+// Skip is compiled Options.Skip globs, for paths that come from elsewhere
+// than a walk (a repository's history) and must be left out the same way.
+type Skip []glob
+
+// CompileSkip compiles Options.Skip globs; a malformed one is an error
+// naming it.
+func CompileSkip(patterns []string) (Skip, error) {
+	var s Skip
+	for _, p := range patterns {
+		g, err := compileGlob(p)
+		if err != nil {
+			return nil, err
+		}
+		s = append(s, g)
+	}
+	return s, nil
+}
+
+// match reports whether a glob matches the slash path rel or its base
+// name, as Walk tests each file and directory.
+func (s Skip) match(rel string) bool {
+	for i := range s {
+		if s[i].match(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// Skips reports whether Walk would leave out the file at the slash path
+// rel: a glob matches it or a directory it is in.
+func (s Skip) Skips(rel string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for dir := rel; ; {
+		if s.match(dir) {
+			return true
+		}
+		i := strings.LastIndexByte(dir, '/')
+		if i < 0 {
+			return false
+		}
+		dir = dir[:i]
+	}
+}
+
 // glob is a compiled Options.Skip pattern.
 type glob struct {
 	raw  string

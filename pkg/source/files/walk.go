@@ -95,14 +95,11 @@ const maxIgnoreSize = 16 << 20
 // fs.SkipDir skips the rest of the file's directory and fs.SkipAll stops
 // the walk with a nil error. It stops with ctx.Err() when ctx is done.
 func Walk(ctx context.Context, root string, opts Options, fn func(File) error, problems Problems) error {
-	w := &walker{ctx: ctx, opts: opts, fn: fn, problems: problems}
-	for _, s := range opts.Skip {
-		g, err := compileGlob(s)
-		if err != nil {
-			return err
-		}
-		w.skips = append(w.skips, g)
+	skips, err := CompileSkip(opts.Skip)
+	if err != nil {
+		return err
 	}
+	w := &walker{ctx: ctx, opts: opts, fn: fn, problems: problems, skips: skips}
 	fi, err := os.Stat(root)
 	if err != nil {
 		return fmt.Errorf("walk %s: %w", root, cause(err))
@@ -132,7 +129,7 @@ func Walk(ctx context.Context, root string, opts Options, fn func(File) error, p
 type walker struct {
 	ctx      context.Context
 	opts     Options
-	skips    []glob
+	skips    Skip
 	fn       func(File) error
 	problems Problems
 	root     string // slash form of the root, for names
@@ -268,14 +265,7 @@ func (w *walker) file(f File) error {
 	return w.fn(f)
 }
 
-func (w *walker) skipped(rel string) bool {
-	for i := range w.skips {
-		if w.skips[i].match(rel) {
-			return true
-		}
-	}
-	return false
-}
+func (w *walker) skipped(rel string) bool { return w.skips.match(rel) }
 
 // enclosing returns the rules in force at the root: those of the
 // repository around it, if any.

@@ -389,3 +389,40 @@ func TestWalkGitignoreErrors(t *testing.T) {
 		t.Errorf("files read (-want +got):\n%s", diff)
 	}
 }
+
+// TestSkipMatchesWalk: Skip.Skips leaves out exactly the files Walk does
+// with the same globs, for paths that do not come from a walk.
+func TestSkipMatchesWalk(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{"a.go", "testdata/x.env", "testdata/deep/y.env", "src/testdata/z.env", "src/gen/a.pb.go", "docs/readme.md", "build/out/app.js"}
+	for _, p := range paths {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	globs := []string{"testdata", "*.pb.go", "build/**", "docs/*.md"}
+	walked := map[string]bool{}
+	err := Walk(context.Background(), dir, Options{Skip: globs}, func(f File) error {
+		walked[strings.TrimPrefix(f.Name, filepath.ToSlash(dir)+"/")] = true
+		return nil
+	}, Problems{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip, err := CompileSkip(globs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if skip.Skips(p) == walked[p] {
+			t.Errorf("%s: Skips %v, walked %v", p, skip.Skips(p), walked[p])
+		}
+	}
+	if _, err := CompileSkip([]string{"[x"}); err == nil {
+		t.Error("a malformed glob compiled")
+	}
+}
