@@ -89,17 +89,9 @@ func newScan(stdio IO) *cobra.Command {
 }
 
 func runScanConfig(cmd *cobra.Command, stdio IO, fl *scanConfigFlags, args []string) error {
-	format, err := report.ParseFormat(fl.out.format)
+	format, show, failOn, err := parseOutput(&fl.out)
 	if err != nil {
 		return err
-	}
-	show, err := parseSeverities(fl.out.severity)
-	if err != nil {
-		return err
-	}
-	failOn, err := finding.ParseSeverity(fl.out.failOn)
-	if err != nil {
-		return fmt.Errorf("--fail-on: %w", err)
 	}
 	if fl.compliance != "" {
 		if format != report.Table && format != report.JSON {

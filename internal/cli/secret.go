@@ -234,12 +234,7 @@ func loadScopedIgnores(found []files.File, named []string) (*exception.Set, []fi
 	set := &exception.Set{}
 	var problems []finding.Problem
 	load := func(name, p, base string) {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			problems = append(problems, finding.Problem{File: name, Message: err.Error()})
-			return
-		}
-		loaded, errs := exception.Load(name, data, base)
+		loaded, errs := exception.LoadFile(name, p, base)
 		problems = append(problems, errs...)
 		set.Add(loaded)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"hash/crc32"
 	"math/rand/v2"
@@ -303,7 +302,6 @@ func TestScanArtifactsWithSecrets(t *testing.T) {
 	if code, _, _ := run(t, "", "scan", "fs", "--scanners", "secrets", fx.dir); code != ExitError {
 		t.Errorf("unknown scanner: exit %d", code)
 	}
-	_ = base64.StdEncoding
 }
 
 func TestSecretReviewRegressions(t *testing.T) {

@@ -8,7 +8,9 @@
 package exception
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -112,6 +114,20 @@ func Load(file string, data []byte, base string) (*Set, []finding.Problem) {
 		}
 	}
 	return set, errs
+}
+
+// LoadFile reads and parses the ignore file at path, named name in
+// reports; base is as for Load. A file that cannot be read is a problem
+// naming it.
+func LoadFile(name, path, base string) (*Set, []finding.Problem) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*os.PathError](err); ok {
+			err = pe.Err // the problem names the file already
+		}
+		return &Set{}, []finding.Problem{{File: name, Message: err.Error()}}
+	}
+	return Load(name, data, base)
 }
 
 func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Problem) {

@@ -30,7 +30,7 @@ func skippedInTree(p string) bool {
 	return false
 }
 
-// ImageFinding is where in an image a secret was found.
+// imageFile is a file read from a layer, handed to a worker.
 type imageFile struct {
 	layer inventory.Layer
 	path  string

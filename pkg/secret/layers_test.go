@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -125,7 +126,7 @@ func TestScanHistory(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("git", append([]string{"-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"}, args...)...)
 		cmd.Dir = dir
-		cmd.Env = append(append([]string{"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1"}, env...), "PATH="+getenv("PATH"))
+		cmd.Env = append(append([]string{"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1"}, env...), "PATH="+os.Getenv("PATH"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}

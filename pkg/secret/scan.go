@@ -375,12 +375,7 @@ func fieldAt(fields []fieldLine, line int) string {
 func (s *Scanner) applyExceptions(rep *finding.Report, found []files.File) {
 	set := &exception.Set{}
 	load := func(name, p, base string) {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			rep.Errors = append(rep.Errors, finding.Problem{File: name, Message: describe(err)})
-			return
-		}
-		loaded, errs := exception.Load(name, data, base)
+		loaded, errs := exception.LoadFile(name, p, base)
 		rep.Errors = append(rep.Errors, errs...)
 		set.Add(loaded)
 	}

@@ -175,8 +175,6 @@ func write(t *testing.T, p, content string) {
 	}
 }
 
-func getenv(k string) string { return os.Getenv(k) }
-
 func readFile(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
