@@ -71,6 +71,9 @@ type Event struct {
 	// Killed is set when an enforcing rule killed the process in the
 	// kernel, before this event left it (value: the rule ID).
 	Killed string `json:"killed,omitempty"`
+	// Ret is the syscall's return value for privilege, namespace, module,
+	// ptrace and memfd events (a negative errno when the call failed).
+	Ret int64 `json:"ret"`
 }
 
 // Process is the process an event belongs to.

@@ -1,0 +1,323 @@
+package sensor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/pkg/runtime/event"
+)
+
+// Kernel event kinds (enum kind in sensor.bpf.c).
+const (
+	kExec = 1 + iota
+	kExit
+	kOpen
+	kConnect
+	kAccept
+	kPriv
+	kNS
+	kModule
+	kPtrace
+	kMemfd
+)
+
+// Offsets into the records; sensor_test.go checks them against the
+// bpf2go-generated layouts.
+const (
+	hdrSize    = 72
+	pathSz     = 256
+	execBinOff = hdrSize + 8
+	execCwdOff = execBinOff + 2*pathSz
+	execArgOff = execCwdOff + 2*pathSz
+	execSize   = execArgOff + 512
+	exitSize   = hdrSize + 8
+	openSize   = hdrSize + 8 + 2*pathSz
+	netSize    = hdrSize + 8 + 32
+	sysSize    = hdrSize + 16 + 48 + 3*64
+)
+
+var le = binary.LittleEndian
+
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// pathAt returns the right-aligned path build_path wrote into buf.
+func pathAt(buf []byte, off uint16) string {
+	if int(off) >= pathSz-1 {
+		return ""
+	}
+	return string(buf[off : pathSz-1])
+}
+
+func (s *Sensor) decode(b []byte) (*event.Event, error) {
+	if len(b) < hdrSize {
+		return nil, fmt.Errorf("record of %d bytes, shorter than the %d-byte header", len(b), hdrSize)
+	}
+	e := &event.Event{
+		Time: s.bootWall.Add(time.Duration(le.Uint64(b[32:]))),
+		Process: event.Process{
+			PID:       le.Uint32(b[4:]),
+			TID:       le.Uint32(b[8:]),
+			PPID:      le.Uint32(b[12:]),
+			UID:       le.Uint32(b[16:]),
+			GID:       le.Uint32(b[20:]),
+			EUID:      le.Uint32(b[24:]),
+			CgroupID:  le.Uint64(b[40:]),
+			StartTime: le.Uint64(b[48:]),
+			Comm:      cstr(b[56:72]),
+		},
+	}
+	if e.Process.TID == e.Process.PID {
+		e.Process.TID = 0
+	}
+	kind, flags := b[0], le.Uint16(b[2:])
+	var need int
+	switch kind {
+	case kExec:
+		need = execSize
+	case kExit:
+		need = exitSize
+	case kOpen:
+		need = openSize
+	case kConnect, kAccept:
+		need = netSize
+	case kPriv, kNS, kModule, kPtrace, kMemfd:
+		need = sysSize
+	}
+	if need == 0 {
+		return nil, fmt.Errorf("unknown event kind %d", kind)
+	}
+	if len(b) < need {
+		return nil, fmt.Errorf("kind %d record of %d bytes, want %d", kind, len(b), need)
+	}
+	switch kind {
+	case kExec:
+		e.Kind, e.Sensor = event.Exec, "sched_process_exec"
+		p := &e.Process
+		p.Binary = pathAt(b[execBinOff:execCwdOff], le.Uint16(b[hdrSize:]))
+		p.Cwd = pathAt(b[execCwdOff:execArgOff], le.Uint16(b[hdrSize+2:]))
+		n := int(le.Uint16(b[hdrSize+4:]))
+		p.Args = splitArgs(b[execArgOff : execArgOff+min(n, 512)])
+		p.Memfd = flags&1 != 0
+		p.UpperLayer = flags&2 != 0
+		p.StdinSocket = flags&4 != 0
+		p.StdoutSocket = flags&8 != 0
+		if k := le.Uint32(b[28:]); k > 0 && int(k) <= len(s.kills) {
+			e.Killed = s.kills[k-1].Rule
+		}
+	case kExit:
+		e.Kind, e.Sensor = event.Exit, "sched_process_exit"
+		code := int32(le.Uint32(b[hdrSize:]))
+		e.Exit = &event.ExitInfo{Code: int(code>>8) & 0xff, Signal: int(code & 0x7f)}
+	case kOpen:
+		e.Kind, e.Sensor = event.Open, "open"
+		fl := le.Uint32(b[hdrSize:])
+		e.File = &event.File{
+			Path:  pathAt(b[hdrSize+8:], le.Uint16(b[hdrSize+4:])),
+			Flags: fl,
+			Write: fl&unix.O_ACCMODE != 0 || fl&(unix.O_CREAT|unix.O_TRUNC) != 0,
+		}
+	case kConnect, kAccept:
+		n := &event.Net{Direction: event.Outbound}
+		e.Kind, e.Sensor = event.Connect, "connect"
+		if kind == kAccept {
+			e.Kind, e.Sensor, n.Direction = event.Accept, "accept", event.Inbound
+		}
+		fam := le.Uint16(b[hdrSize:])
+		switch le.Uint16(b[hdrSize+2:]) {
+		case unix.IPPROTO_TCP:
+			n.Protocol = "tcp"
+		case unix.IPPROTO_UDP:
+			n.Protocol = "udp"
+		default:
+			n.Protocol = fmt.Sprint(le.Uint16(b[hdrSize+2:]))
+		}
+		local, localPort := addr(fam, b[hdrSize+8:hdrSize+24]), le.Uint16(b[hdrSize+4:])
+		remote, remotePort := addr(fam, b[hdrSize+24:hdrSize+40]), le.Uint16(b[hdrSize+6:])
+		n.Family = "ipv4"
+		if fam == unix.AF_INET6 {
+			n.Family = "ipv6"
+		}
+		if kind == kConnect {
+			n.SrcAddr, n.SrcPort, n.DstAddr, n.DstPort = local, localPort, remote, remotePort
+			if localPort == 0 {
+				n.SrcAddr = ""
+			}
+		} else {
+			n.SrcAddr, n.SrcPort, n.DstAddr, n.DstPort = remote, remotePort, local, localPort
+		}
+		e.Net = n
+	default:
+		decodeSyscall(e, kind, b)
+	}
+	return e, nil
+}
+
+func addr(family uint16, b []byte) string {
+	if family == unix.AF_INET {
+		return netip.AddrFrom4([4]byte(b[:4])).String()
+	}
+	a := netip.AddrFrom16([16]byte(b[:16]))
+	return a.Unmap().String()
+}
+
+func splitArgs(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func decodeSyscall(e *event.Event, kind byte, b []byte) {
+	nr := int32(le.Uint32(b[hdrSize:]))
+	e.Ret = int64(le.Uint64(b[hdrSize+8:]))
+	var args [6]uint64
+	for i := range args {
+		args[i] = le.Uint64(b[hdrSize+16+8*i:])
+	}
+	var strs [3]string
+	for i := range strs {
+		off := hdrSize + 64 + 64*i
+		strs[i] = cstr(b[off : off+64])
+	}
+	name := syscallName(nr)
+	e.Sensor = "syscalls/" + name
+	ok := e.Ret >= 0
+	switch kind {
+	case kPriv:
+		e.Kind = event.Privilege
+		p := &event.PrivilegeInfo{Syscall: name}
+		n := map[string]int{"setuid": 1, "setgid": 1, "setfsuid": 1, "setfsgid": 1, "setreuid": 2, "setregid": 2, "setresuid": 3, "setresgid": 3}[name]
+		for i := range n {
+			p.IDs = append(p.IDs, int64(int32(uint32(args[i]))))
+		}
+		if name == "capset" {
+			// args[1] is a user pointer; the kernel side does not read it.
+			p.IDs = nil
+		}
+		cur := e.Process.UID
+		if name[3] == 'g' || name[len(name)-3:] == "gid" {
+			cur = e.Process.GID
+		}
+		if ok && cur != 0 || ok && e.Process.EUID != 0 {
+			for _, id := range p.IDs {
+				if id == 0 {
+					p.ToRoot = true
+				}
+			}
+		}
+		e.Privilege = p
+	case kNS:
+		e.Kind = event.Namespace
+		ns := &event.NamespaceInfo{Syscall: name}
+		switch name {
+		case "setns":
+			ns.Flags = args[1]
+		case "unshare":
+			ns.Flags = args[0]
+		case "mount":
+			ns.Source, ns.Target, ns.FSType, ns.Flags = strs[0], strs[1], strs[2], args[3]
+		case "pivot_root":
+			ns.Source, ns.Target = strs[0], strs[1]
+		}
+		if name == "setns" || name == "unshare" {
+			ns.Namespaces = namespaces(ns.Flags)
+		}
+		e.Namespace = ns
+	case kModule:
+		e.Kind = event.Module
+		m := &event.ModuleInfo{Syscall: name}
+		if name == "init_module" {
+			m.Args = strs[2]
+		} else if name == "finit_module" {
+			m.Args = strs[1]
+		}
+		e.Module = m
+	case kPtrace:
+		e.Kind = event.Ptrace
+		e.Ptrace = &event.PtraceInfo{Request: ptraceRequest(args[0]), TargetPID: uint32(args[1])}
+	case kMemfd:
+		e.Kind = event.Memfd
+		e.Memfd = &event.MemfdInfo{Name: strs[0], Flags: uint32(args[1])}
+	}
+}
+
+func namespaces(flags uint64) []string {
+	var out []string
+	for _, f := range []struct {
+		bit  uint64
+		name string
+	}{
+		{unix.CLONE_NEWNS, "mnt"}, {unix.CLONE_NEWCGROUP, "cgroup"}, {unix.CLONE_NEWUTS, "uts"},
+		{unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWUSER, "user"}, {unix.CLONE_NEWPID, "pid"},
+		{unix.CLONE_NEWNET, "net"}, {unix.CLONE_NEWTIME, "time"},
+	} {
+		if flags&f.bit != 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+func ptraceRequest(r uint64) string {
+	names := map[uint64]string{
+		unix.PTRACE_TRACEME: "PTRACE_TRACEME", unix.PTRACE_PEEKTEXT: "PTRACE_PEEKTEXT",
+		unix.PTRACE_PEEKDATA: "PTRACE_PEEKDATA", unix.PTRACE_PEEKUSR: "PTRACE_PEEKUSR",
+		unix.PTRACE_POKETEXT: "PTRACE_POKETEXT", unix.PTRACE_POKEDATA: "PTRACE_POKEDATA",
+		unix.PTRACE_POKEUSR: "PTRACE_POKEUSR", unix.PTRACE_CONT: "PTRACE_CONT",
+		unix.PTRACE_KILL: "PTRACE_KILL", unix.PTRACE_SINGLESTEP: "PTRACE_SINGLESTEP",
+		unix.PTRACE_ATTACH: "PTRACE_ATTACH", unix.PTRACE_DETACH: "PTRACE_DETACH",
+		unix.PTRACE_SYSCALL: "PTRACE_SYSCALL", unix.PTRACE_SETOPTIONS: "PTRACE_SETOPTIONS",
+		unix.PTRACE_GETEVENTMSG: "PTRACE_GETEVENTMSG", unix.PTRACE_GETSIGINFO: "PTRACE_GETSIGINFO",
+		unix.PTRACE_GETREGSET: "PTRACE_GETREGSET", unix.PTRACE_SETREGSET: "PTRACE_SETREGSET",
+		unix.PTRACE_SEIZE: "PTRACE_SEIZE", unix.PTRACE_INTERRUPT: "PTRACE_INTERRUPT",
+		unix.PTRACE_LISTEN: "PTRACE_LISTEN",
+	}
+	if n, ok := names[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("PTRACE_%d", r)
+}
+
+// Syscall numbers of this architecture, from x/sys/unix.
+const (
+	sysInitModule  = unix.SYS_INIT_MODULE
+	sysFinitModule = unix.SYS_FINIT_MODULE
+)
+
+func syscallName(nr int32) string {
+	names := map[int32]string{
+		unix.SYS_SETUID: "setuid", unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid",
+		unix.SYS_SETREGID: "setregid", unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid",
+		unix.SYS_SETFSUID: "setfsuid", unix.SYS_SETFSGID: "setfsgid", unix.SYS_CAPSET: "capset",
+		unix.SYS_SETNS: "setns", unix.SYS_UNSHARE: "unshare", unix.SYS_MOUNT: "mount",
+		unix.SYS_FSMOUNT: "fsmount", unix.SYS_MOVE_MOUNT: "move_mount", unix.SYS_PIVOT_ROOT: "pivot_root",
+		unix.SYS_PTRACE: "ptrace", unix.SYS_MEMFD_CREATE: "memfd_create",
+		unix.SYS_INIT_MODULE: "init_module", unix.SYS_FINIT_MODULE: "finit_module",
+	}
+	if n, ok := names[nr]; ok {
+		return n
+	}
+	return fmt.Sprintf("syscall_%d", nr)
+}
+
+func putString(dst []int8, s string) {
+	for i := range min(len(s), len(dst)) {
+		dst[i] = int8(s[i])
+	}
+}
