@@ -1,0 +1,475 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/mamori-dev/mamori/pkg/runtime/event"
+)
+
+// list is a compiled RuntimeList: a CEL constant.
+type list struct {
+	name  string
+	items []any // string or int64
+	doc   *document
+}
+
+// macro is a compiled RuntimeMacro: a bool computed lazily, once per
+// event, when a rule reads it.
+type macro struct {
+	name  string
+	index int
+	prog  cel.Program
+	deps  []string // macros it reads
+	vars  []string // event variables it reads, directly or through deps
+	doc   *document
+}
+
+// kindsOf says which event kinds set the variables that only some kinds
+// have: a rule reading one for none of its kinds can never match.
+var kindsOf = map[string][]event.Kind{
+	"file":      {event.Open},
+	"net":       {event.Connect, event.Accept},
+	"privilege": {event.Privilege},
+	"ns":        {event.Namespace},
+	"module":    {event.Module},
+	"ptrace":    {event.Ptrace},
+	"memfd":     {event.Memfd},
+	"exit":      {event.Exit},
+}
+
+func knownKind(k string) bool { return slices.Contains(event.Kinds, event.Kind(k)) }
+
+func kindNames() string {
+	names := make([]string, len(event.Kinds))
+	for i, k := range event.Kinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names, ", ")
+}
+
+// compile compiles shared (lists and macros in scope, their own rules not
+// part of the set) and docs into a set. All problems are reported.
+func compile(shared, docs []*document) (*Set, error) {
+	var errs []error
+	all := append(slices.Clone(shared), docs...)
+	s := &Set{lists: map[string]*list{}, byKind: map[event.Kind][]*Rule{}}
+
+	// Lists, in order: append extends the one defined before.
+	var listOrder []string
+	for _, d := range all {
+		if d.list == nil {
+			continue
+		}
+		prev := s.lists[d.name]
+		switch {
+		case prev == nil && d.list.Append:
+			errs = append(errs, d.errorf("spec.append", "append: no list %s is defined before", d.name))
+		case prev != nil && !d.list.Append:
+			errs = append(errs, d.errorf("metadata.name", "list already defined at %s:%d (set spec.append: true to extend it)", prev.doc.file, prev.doc.line))
+		case prev != nil:
+			if len(prev.items) > 0 && len(d.list.Items) > 0 && fmt.Sprintf("%T", prev.items[0]) != fmt.Sprintf("%T", d.list.Items[0]) {
+				errs = append(errs, d.errorf("spec.items", "appends items of another type than the list defined at %s:%d", prev.doc.file, prev.doc.line))
+				continue
+			}
+			prev.items = append(slices.Clone(prev.items), d.list.Items...)
+		default:
+			s.lists[d.name] = &list{name: d.name, items: slices.Clone(d.list.Items), doc: d}
+			listOrder = append(listOrder, d.name)
+		}
+	}
+
+	// Macros are declared first, all of them, so that they may read each
+	// other in any order; cycles are refused below.
+	macros := map[string]*macro{}
+	for _, d := range all {
+		if d.macro == nil {
+			continue
+		}
+		if prev := macros[d.name]; prev != nil {
+			errs = append(errs, d.errorf("metadata.name", "macro already defined at %s:%d", prev.doc.file, prev.doc.line))
+			continue
+		}
+		m := &macro{name: d.name, index: len(s.macros), doc: d}
+		macros[d.name] = m
+		s.macros = append(s.macros, m)
+	}
+
+	opts := []cel.EnvOption{
+		ext.Strings(), ext.Lists(), ext.Network(), envOption(),
+		cel.Function("basename", cel.Overload("basename_string", []*cel.Type{cel.StringType}, cel.StringType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				p, ok := v.(types.String)
+				if !ok {
+					return types.MaybeNoSuchOverloadErr(v)
+				}
+				return p[strings.LastIndexByte(string(p), '/')+1:]
+			}))),
+	}
+	for _, name := range listOrder {
+		l := s.lists[name]
+		t, v := listConstant(l.items)
+		opts = append(opts, cel.Constant("lists."+name, t, v))
+	}
+	for _, m := range s.macros {
+		opts = append(opts, cel.Variable("macros."+m.name, cel.BoolType))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("rules: CEL environment: %w", err)
+	}
+
+	for _, m := range s.macros {
+		prog, refs, e := compileBool(env, m.doc, "spec.condition", m.doc.macro.Condition)
+		if e != nil {
+			errs = append(errs, e...)
+			continue
+		}
+		m.prog = prog
+		for _, r := range refs {
+			if name, ok := strings.CutPrefix(r, "macros."); ok {
+				m.deps = append(m.deps, name)
+			} else {
+				m.vars = append(m.vars, r)
+			}
+		}
+	}
+	errs = append(errs, macroCycles(s.macros, macros)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, m := range s.macros {
+		m.vars = macroVars(m, macros, map[string]bool{})
+	}
+
+	byID := map[string]*Rule{}
+	for _, d := range docs {
+		if d.rule == nil {
+			continue
+		}
+		if prev := byID[d.name]; prev != nil {
+			errs = append(errs, d.errorf("metadata.name", "rule already defined at %s:%d", prev.File, prev.Line))
+			continue
+		}
+		r, e := compileRule(env, d, macros)
+		if e != nil {
+			errs = append(errs, e...)
+			continue
+		}
+		byID[r.ID] = r
+		s.rules = append(s.rules, r)
+	}
+	for _, d := range docs {
+		if d.override == nil {
+			continue
+		}
+		r := byID[d.name]
+		if r == nil {
+			errs = append(errs, d.errorf("metadata.name", "no rule %s to override", d.name))
+			continue
+		}
+		o := d.override
+		if o.Enabled != nil {
+			r.Enabled = *o.Enabled
+		}
+		if o.Mode != "" {
+			r.Mode = o.Mode
+		}
+		if o.Severity != "" {
+			r.Severity = o.Severity
+		}
+		r.KillInKernel = r.Action == Kill && r.Mode == Enforce && r.Kernel != nil
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortFunc(s.rules, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
+	for _, r := range s.rules {
+		if !r.Enabled {
+			continue
+		}
+		for _, k := range r.Events {
+			s.byKind[k] = append(s.byKind[k], r)
+		}
+	}
+	s.macroIndex = make(map[string]int, len(s.macros))
+	for _, m := range s.macros {
+		s.macroIndex["macros."+m.name] = m.index
+	}
+	s.initPool()
+	return s, nil
+}
+
+// listConstant is a list's CEL type and value: a list of strings or of
+// ints (an empty list is a list of strings).
+func listConstant(items []any) (*cel.Type, ref.Val) {
+	if len(items) > 0 {
+		if _, ok := items[0].(int64); ok {
+			ints := make([]int64, len(items))
+			for i, it := range items {
+				ints[i] = it.(int64)
+			}
+			return cel.ListType(cel.IntType), types.NewDynamicList(types.DefaultTypeAdapter, ints)
+		}
+	}
+	strs := make([]string, len(items))
+	for i, it := range items {
+		strs[i] = it.(string)
+	}
+	return cel.ListType(cel.StringType), types.NewStringList(types.DefaultTypeAdapter, strs)
+}
+
+// compileBool compiles a condition, which must be a bool, and returns the
+// variables it references.
+func compileBool(env *cel.Env, d *document, path, expr string) (cel.Program, []string, []error) {
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, nil, celErrors(d, path, iss)
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, nil, []error{d.errorf(path, "%s must be a bool, not %s", path, ast.OutputType())}
+	}
+	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, nil, []error{d.errorf(path, "%s: %v", path, err)}
+	}
+	return prog, references(ast), nil
+}
+
+// references lists the variables a checked expression reads (by their
+// declared names: "process", "macros.shell_exec").
+func references(ast *cel.Ast) []string {
+	var out []string
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if r.Name != "" && len(r.OverloadIDs) == 0 && r.Value == nil && !slices.Contains(out, r.Name) {
+			out = append(out, r.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// celErrors reports CEL issues at the file line of the expression line
+// they are on, with the column in the expression.
+func celErrors(d *document, path string, iss *cel.Issues) []error {
+	var errs []error
+	for _, e := range iss.Errors() {
+		line := d.conditionPos(path, e.Location.Line())
+		msg := fmt.Sprintf("%s %s: %s: CEL", d.kind, d.name, path)
+		if e.Location.Line() > 0 {
+			msg += fmt.Sprintf(" line %d column %d", e.Location.Line(), e.Location.Column()+1)
+		}
+		errs = append(errs, &Error{File: d.file, Line: line, Msg: msg + ": " + e.Message})
+	}
+	return errs
+}
+
+// macroCycles refuses unknown macro references (impossible: the checker
+// resolves them) and cycles.
+func macroCycles(order []*macro, byName map[string]*macro) []error {
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var errs []error
+	var visit func(m *macro, path []string) bool
+	visit = func(m *macro, path []string) bool {
+		switch state[m.name] {
+		case visiting:
+			i := slices.Index(path, m.name)
+			cycle := append(slices.Clone(path[i:]), m.name)
+			errs = append(errs, m.doc.errorf("spec.condition", "macros read each other in a cycle: %s", strings.Join(cycle, " -> ")))
+			return false
+		case done:
+			return true
+		}
+		state[m.name] = visiting
+		for _, dep := range m.deps {
+			if d := byName[dep]; d != nil && !visit(d, append(path, m.name)) {
+				state[m.name] = done
+				return false
+			}
+		}
+		state[m.name] = done
+		return true
+	}
+	for _, m := range order {
+		if state[m.name] == unseen {
+			visit(m, nil)
+		}
+	}
+	return errs
+}
+
+// macroVars is the event variables a macro reads through its
+// dependencies too.
+func macroVars(m *macro, byName map[string]*macro, seen map[string]bool) []string {
+	if seen[m.name] {
+		return nil
+	}
+	seen[m.name] = true
+	out := slices.Clone(m.vars)
+	for _, dep := range m.deps {
+		for _, v := range macroVars(byName[dep], byName, seen) {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// compileRule validates and compiles one rule document.
+func compileRule(env *cel.Env, d *document, macros map[string]*macro) (*Rule, []error) {
+	s := d.rule
+	r := &Rule{
+		ID: d.name, Title: strings.TrimSpace(s.Title), Description: strings.TrimSpace(s.Description),
+		Severity: s.Severity, Technique: s.Technique, Tactic: s.Tactic,
+		Condition: strings.TrimSpace(s.Condition), Output: s.Output,
+		Action: s.Action, Mode: s.Mode, Enabled: s.Enabled == nil || *s.Enabled,
+		Paths: s.Paths, Builtin: d.builtin, File: d.file, Line: d.line,
+	}
+	if r.Action == "" {
+		r.Action = Alert
+	}
+	if r.Mode == "" {
+		r.Mode = Monitor
+	}
+	for _, k := range s.Events {
+		r.Events = append(r.Events, event.Kind(k))
+	}
+	if k := s.Kernel; k != nil {
+		r.Kernel = &Kernel{Names: k.Names, Binaries: k.Binaries, ContainersOnly: k.ContainersOnly}
+		if k.Selector != nil {
+			sel, _ := metav1.LabelSelectorAsSelector(k.Selector) // validated
+			if !sel.Empty() {
+				r.Kernel.Selector = sel
+				r.selector = sel
+			}
+		}
+	}
+	r.KillInKernel = r.Action == Kill && r.Mode == Enforce && r.Kernel != nil
+
+	cond := r.Condition
+	if cond == "" {
+		// A kernel block alone: user space matches what the kernel would.
+		cond = kernelCondition(r.Kernel)
+		r.Condition = cond
+	}
+	prog, refs, errs := compileBool(env, d, "spec.condition", cond)
+	if errs != nil {
+		return nil, errs
+	}
+	r.prog = prog
+	var vars []string
+	for _, ref := range refs {
+		if name, ok := strings.CutPrefix(ref, "macros."); ok {
+			vars = append(vars, macros[name].vars...)
+		} else {
+			vars = append(vars, ref)
+		}
+	}
+	for v, kinds := range kindsOf {
+		if slices.Contains(vars, v) && !slices.ContainsFunc(r.Events, func(k event.Kind) bool { return slices.Contains(kinds, k) }) {
+			errs = append(errs, d.errorf("spec.condition", "spec.condition reads %s, which is null for every event the rule sees (%s)", v, joinKinds(r.Events)))
+		}
+	}
+	out, e := compileOutput(env, d, s.Output)
+	errs = append(errs, e...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	r.output = out
+	return r, nil
+}
+
+func joinKinds(ks []event.Kind) string {
+	s := make([]string, len(ks))
+	for i, k := range ks {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// kernelCondition is the CEL of what a kernel block matches.
+func kernelCondition(k *Kernel) string {
+	quote := func(items []string) string {
+		q := make([]string, len(items))
+		for i, it := range items {
+			q[i] = strconv.Quote(it)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	c := fmt.Sprintf("(basename(process.binary) in %s || process.binary in %s)", quote(k.Names), quote(k.Binaries))
+	if k.ContainersOnly {
+		c = "container != null && " + c
+	}
+	return c
+}
+
+// outputPart is a literal or a {{CEL}} interpolation of an output.
+type outputPart struct {
+	lit  string
+	prog cel.Program
+}
+
+func compileOutput(env *cel.Env, d *document, out string) ([]outputPart, []error) {
+	var parts []outputPart
+	var errs []error
+	rest := out
+	for rest != "" {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			parts = append(parts, outputPart{lit: rest})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, outputPart{lit: rest[:i]})
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			errs = append(errs, d.errorf("spec.output", "spec.output: {{ at column %d is not closed", len(out)-len(rest)+i+1))
+			break
+		}
+		expr := strings.TrimSpace(rest[i+2 : i+j])
+		rest = rest[i+j+2:]
+		if expr == "" {
+			errs = append(errs, d.errorf("spec.output", "spec.output: empty {{}}"))
+			continue
+		}
+		ast, iss := env.Compile(expr)
+		if iss.Err() != nil {
+			for _, e := range iss.Errors() {
+				errs = append(errs, d.errorf("spec.output", "spec.output: {{%s}}: CEL column %d: %s", expr, e.Location.Column()+1, e.Message))
+			}
+			continue
+		}
+		prog, err := env.Program(ast)
+		if err != nil {
+			errs = append(errs, d.errorf("spec.output", "spec.output: {{%s}}: %v", expr, err))
+			continue
+		}
+		parts = append(parts, outputPart{prog: prog})
+	}
+	return parts, errs
+}
+
+// selectorMatches reports whether the event's pod matches a selector.
+func selectorMatches(sel labels.Selector, e *event.Event) bool {
+	if e.Container == nil || e.Container.Pod == nil {
+		return false
+	}
+	return sel.Matches(labels.Set(e.Container.Pod.Labels))
+}
