@@ -59,8 +59,10 @@ func kindNames() string {
 }
 
 // compile compiles shared (lists and macros in scope, their own rules not
-// part of the set) and docs into a set. All problems are reported.
-func compile(shared, docs []*document) (*Set, error) {
+// part of the set) and docs into a set. An override of a rule in external
+// (rules defined elsewhere, that a later Merge brings) is checked but
+// applies only once merged. All problems are reported.
+func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 	var errs []error
 	all := append(slices.Clone(shared), docs...)
 	s := &Set{lists: map[string]*list{}, byKind: map[event.Kind][]*Rule{}}
@@ -175,7 +177,9 @@ func compile(shared, docs []*document) (*Set, error) {
 		}
 		r := byID[d.name]
 		if r == nil {
-			errs = append(errs, d.errorf("metadata.name", "no rule %s to override", d.name))
+			if !external[d.name] {
+				errs = append(errs, d.errorf("metadata.name", "no rule %s to override", d.name))
+			}
 			continue
 		}
 		o := d.override

@@ -184,6 +184,10 @@ func writeValue(b *strings.Builder, v ref.Val) {
 		b.Write(j)
 	case traits.Lister:
 		n, _ := v.Size().(types.Int)
+		if n == 0 {
+			b.WriteString(none)
+			return
+		}
 		for i := types.Int(0); i < n; i++ {
 			if i > 0 {
 				b.WriteByte(' ')

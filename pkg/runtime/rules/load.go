@@ -115,7 +115,8 @@ var (
 // Load reads and compiles rule files and directories (walked for .yaml,
 // .yml and .json files). The lists and macros of the built-in rules are in
 // scope, so that a rule can use lists.shell_binaries; a list of the same
-// name with append: true extends a built-in one. Any problem in any file
+// name with append: true extends a built-in one, and an override may name
+// a built-in rule (it applies once merged with Builtin()). Any problem in any file
 // is an error for the load: every problem is reported, as file:line:
 // message.
 func Load(files ...string) (*Set, error) {
@@ -141,17 +142,36 @@ func Load(files ...string) (*Set, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	return compileUser(docs)
+}
+
+// LoadBytes compiles the rule documents of data as Load compiles a file
+// named file.
+func LoadBytes(file string, data []byte) (*Set, error) {
+	docs, errs := parse(file, data)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return compileUser(docs)
+}
+
+// compileUser compiles docs with the built-in lists and macros in scope.
+func compileUser(docs []*document) (*Set, error) {
 	base, err := builtinDocs()
 	if err != nil {
 		return nil, err
 	}
 	var shared []*document
+	builtinIDs := map[string]bool{}
 	for _, d := range base {
 		if d.list != nil || d.macro != nil {
 			shared = append(shared, d)
 		}
+		if d.rule != nil {
+			builtinIDs[d.name] = true
+		}
 	}
-	s, err := compile(shared, docs)
+	s, err := compile(shared, docs, builtinIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +188,7 @@ func Builtin() (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := compile(nil, docs)
+	s, err := compile(nil, docs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("built-in rules: %w", err)
 	}
@@ -222,7 +242,7 @@ func Merge(sets ...*Set) (*Set, error) {
 			docs = append(docs, s.docs...)
 		}
 	}
-	s, err := compile(nil, docs)
+	s, err := compile(nil, docs, nil)
 	if err != nil {
 		return nil, err
 	}
