@@ -64,10 +64,13 @@ func (s *JSONLines) Write(_ context.Context, a *event.Alert) error { return s.pu
 // Close writes what is queued (until ctx ends), flushes, and closes the
 // file if the sink opened one.
 func (s *JSONLines) Close(ctx context.Context) error {
-	err := s.closeSink(ctx, s.stop)
+	if err := s.closeSink(ctx, s.stop); err != nil {
+		return err // the worker may be stuck in a write: leave it the file
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ferr := s.buf.Flush(); ferr != nil && err == nil {
+	var err error
+	if ferr := s.buf.Flush(); ferr != nil {
 		err = fmt.Errorf("flush %s: %w", s.name, ferr)
 	}
 	if s.f != nil {

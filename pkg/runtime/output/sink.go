@@ -13,6 +13,7 @@ package output
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -144,18 +145,21 @@ func (q *queue) wait(ctx context.Context) error {
 	}
 }
 
-// closeSink is the Close of a sink whose worker watches stop for giving up.
+// closeSink is the Close of a sink whose worker watches stop for giving
+// up. When ctx ends first the worker is told to drop (and count) what is
+// left, and closeSink returns without waiting for a write stuck on a
+// stalled writer.
 func (q *queue) closeSink(ctx context.Context, stop context.CancelFunc) error {
 	q.close()
-	err := q.wait(ctx)
-	if err != nil {
+	if err := q.wait(ctx); err != nil {
 		stop()
-		<-q.done
+		q.log.Warn("runtime output closed before its queue was delivered", "queued", len(q.ch), "droppedTotal", q.dropped.Load())
+		return fmt.Errorf("close %s: %w", q.name, err)
 	}
 	if n := q.dropped.Load(); n > 0 {
 		q.log.Warn("runtime output closed", "droppedTotal", n)
 	}
-	return err
+	return nil
 }
 
 // Dropped is how many alerts the sink lost: queue full, delivery failed,

@@ -188,6 +188,9 @@ func traceColumns(t Trace) []column {
 	case TraceSyscalls:
 		return []column{
 			{"KIND", 10, func(e *event.Event) string { return string(e.Kind) }},
+			// A negative errno when the call failed: a denied setuid is
+			// not an escalation, an attempt is still worth seeing.
+			{"RET", 6, func(e *event.Event) string { return strconv.FormatInt(e.Ret, 10) }},
 			{"DETAIL", 0, syscallDetail},
 		}
 	}
