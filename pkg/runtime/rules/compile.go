@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,7 +239,7 @@ func listConstant(items []any) (*cel.Type, ref.Val) {
 func compileBool(env *cel.Env, d *document, path, expr string) (cel.Program, []string, []error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, nil, celErrors(d, path, iss)
+		return nil, nil, celErrors(d, path, expr, iss)
 	}
 	if ast.OutputType() != cel.BoolType {
 		return nil, nil, []error{d.errorf(path, "%s must be a bool, not %s", path, ast.OutputType())}
@@ -265,18 +266,31 @@ func references(ast *cel.Ast) []string {
 
 // celErrors reports CEL issues at the file line of the expression line
 // they are on, with the column in the expression.
-func celErrors(d *document, path string, iss *cel.Issues) []error {
+func celErrors(d *document, path, expr string, iss *cel.Issues) []error {
 	var errs []error
+	lines := strings.Split(expr, "\n")
 	for _, e := range iss.Errors() {
-		line := d.conditionPos(path, e.Location.Line())
+		l, c := e.Location.Line(), e.Location.Column()
+		line := d.conditionPos(path, l)
 		msg := fmt.Sprintf("%s %s: %s: CEL", d.kind, d.name, path)
-		if e.Location.Line() > 0 {
-			msg += fmt.Sprintf(" line %d column %d", e.Location.Line(), e.Location.Column()+1)
+		if l > 0 {
+			msg += fmt.Sprintf(" line %d column %d", l, c+1)
 		}
-		errs = append(errs, &Error{File: d.file, Line: line, Msg: msg + ": " + e.Message})
+		text := e.Message
+		// "undeclared reference to 'lists'" names neither the list nor
+		// the fix.
+		if l > 0 && l <= len(lines) && c >= 0 && c < len(lines[l-1]) {
+			if m := listOrMacroRef.FindStringSubmatch(lines[l-1][c:]); m != nil {
+				text = fmt.Sprintf("no %s named %s is defined (a Runtime%s document defines one)", m[1][:len(m[1])-1], m[2],
+					map[string]string{"lists": "List", "macros": "Macro"}[m[1]])
+			}
+		}
+		errs = append(errs, &Error{File: d.file, Line: line, Msg: msg + ": " + text})
 	}
 	return errs
 }
+
+var listOrMacroRef = regexp.MustCompile(`^(lists|macros)\.([a-zA-Z_][a-zA-Z0-9_]*)`)
 
 // macroCycles refuses unknown macro references (impossible: the checker
 // resolves them) and cycles.
