@@ -115,3 +115,9 @@ func probeLSM() error {
 	}
 	return probeAttach(ebpf.LSM, "lsm")
 }
+
+// HaveSendSignal says whether programs on tracepoints may call
+// bpf_send_signal (the in-kernel kill).
+func HaveSendSignal() bool {
+	return features.HaveProgramHelper(ebpf.TracePoint, asm.FnSendSignal) == nil
+}
