@@ -211,9 +211,13 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 	for _, m := range s.macros {
 		s.macroIndex["macros."+m.name] = m.index
 	}
+	s.listOrder = listOrder
 	s.initPool()
 	return s, nil
 }
+
+// listNames are the set's lists in definition order.
+func (s *Set) listNames() []string { return s.listOrder }
 
 // listConstant is a list's CEL type and value: a list of strings or of
 // ints (an empty list is a list of strings).

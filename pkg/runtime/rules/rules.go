@@ -179,6 +179,8 @@ type Set struct {
 	rules  []*Rule // sorted by ID
 	byKind map[event.Kind][]*Rule
 	lists  map[string]*list
+	// listOrder is the lists' names in definition order.
+	listOrder []string
 	macros []*macro
 	// macroIndex maps "macros.<name>" to the macro's index.
 	macroIndex map[string]int
