@@ -230,8 +230,9 @@ func newEventTypes(base types.Provider, adapter types.Adapter) *eventTypes {
 	return et
 }
 
-// variables are the rule environment's top-level variables and their types.
-var variables = []struct{ name, typ, doc string }{
+// variables are the rule environment's top-level variables and their
+// types, in the order of the v* indexes of the activation.
+var variables = [...]struct{ name, typ, doc string }{
 	{"event", typeEvent, "the event: kind, time, sensor, host, killed"},
 	{"process", typeProcess, "the process the event belongs to"},
 	{"parent", typeParent, "its parent process; null when the sensor did not know it"},
@@ -248,10 +249,11 @@ var variables = []struct{ name, typ, doc string }{
 }
 
 // envOption installs the event types over the environment's provider and
-// adapter and declares the variables.
-func envOption() cel.EnvOption {
+// adapter, declares the variables and stores the types in out.
+func envOption(out **eventTypes) cel.EnvOption {
 	return func(env *cel.Env) (*cel.Env, error) {
 		et := newEventTypes(env.CELTypeProvider(), env.CELTypeAdapter())
+		*out = et
 		env, err := cel.CustomTypeAdapter(et)(env)
 		if err != nil {
 			return nil, err

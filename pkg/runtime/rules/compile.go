@@ -109,7 +109,7 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 	}
 
 	opts := []cel.EnvOption{
-		ext.Strings(), ext.Lists(), ext.Network(), envOption(),
+		ext.Strings(), ext.Lists(), ext.Network(), envOption(&s.types),
 		cel.Function("basename", cel.Overload("basename_string", []*cel.Type{cel.StringType}, cel.StringType,
 			cel.UnaryBinding(func(v ref.Val) ref.Val {
 				p, ok := v.(types.String)

@@ -21,47 +21,83 @@ import (
 type activation struct {
 	s      *Set
 	e      *event.Event
-	macros []ref.Val // nil: not evaluated yet
+	objs   [len(variables)]object // wrappers of the event's objects, by variable index
+	macros []ref.Val              // nil: not evaluated yet
 	used   bool
 }
 
+// Variable indexes, in the order of variables.
+const (
+	vEvent = iota
+	vProcess
+	vParent
+	vContainer
+	vPod
+	vFile
+	vNet
+	vPrivilege
+	vNamespace
+	vModule
+	vPtrace
+	vMemfd
+	vExit
+)
+
 func (s *Set) initPool() {
-	s.pool.New = func() any { return &activation{s: s, macros: make([]ref.Val, len(s.macros))} }
+	s.pool.New = func() any {
+		a := &activation{s: s, macros: make([]ref.Val, len(s.macros))}
+		for i, v := range variables {
+			a.objs[i] = object{et: s.types, t: s.types.byName[v.typ]}
+		}
+		return a
+	}
 }
 
-// ResolveName implements interpreter.Activation.
+// obj returns the wrapper of variable i holding v, or null.
+func (a *activation) obj(i int, v any, isNil bool) ref.Val {
+	if isNil {
+		return types.NullValue
+	}
+	o := &a.objs[i]
+	o.v = v
+	return o
+}
+
+// ResolveName implements interpreter.Activation. Objects are returned in
+// wrappers the activation owns: a field selection unwraps them, and a
+// comparison with null needs no allocation.
 func (a *activation) ResolveName(name string) (any, bool) {
 	e := a.e
 	switch name {
 	case "event":
-		return e, true
+		return a.obj(vEvent, e, e == nil), true
 	case "process":
-		return &e.Process, true
+		return a.obj(vProcess, &e.Process, false), true
 	case "parent":
-		return e.Parent, true
+		return a.obj(vParent, e.Parent, e.Parent == nil), true
 	case "container":
-		return e.Container, true
+		return a.obj(vContainer, e.Container, e.Container == nil), true
 	case "pod":
-		if e.Container == nil {
-			return (*event.Pod)(nil), true
+		if e.Container == nil || e.Container.Pod == nil {
+			return types.NullValue, true
 		}
-		return e.Container.Pod, true
+		return a.obj(vPod, e.Container.Pod, false), true
 	case "file":
-		return e.File, true
+		return a.obj(vFile, e.File, e.File == nil), true
 	case "net":
-		return e.Net, true
+		return a.obj(vNet, e.Net, e.Net == nil), true
 	case "privilege":
-		return e.Privilege, true
+		return a.obj(vPrivilege, e.Privilege, e.Privilege == nil), true
 	case "ns":
-		return e.Namespace, true
+		return a.obj(vNamespace, e.Namespace, e.Namespace == nil), true
 	case "module":
-		return e.Module, true
+		return a.obj(vModule, e.Module, e.Module == nil), true
 	case "ptrace":
-		return e.Ptrace, true
+		return a.obj(vPtrace, e.Ptrace, e.Ptrace == nil), true
 	case "memfd":
-		return e.Memfd, true
+		return a.obj(vMemfd, e.Memfd, e.Memfd == nil), true
 	case "exit":
-		return e.Exit, true
+		return a.obj(vExit, e.Exit, e.Exit == nil), true
 	}
 	i, ok := a.s.macroIndex[name]
 	if !ok {
@@ -116,6 +152,9 @@ func (s *Set) Evaluate(e *event.Event) []event.Alert {
 		a.used = false
 	}
 	a.e = nil
+	for i := range a.objs {
+		a.objs[i].v = nil
+	}
 	s.pool.Put(a)
 	return out
 }

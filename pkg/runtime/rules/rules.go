@@ -184,6 +184,7 @@ type Set struct {
 	macros []*macro
 	// macroIndex maps "macros.<name>" to the macro's index.
 	macroIndex map[string]int
+	types      *eventTypes
 	pool       sync.Pool // *activation
 	// docs are the documents compiled, kept so that Merge can compile a
 	// union with lists and overrides applying across sets.

@@ -288,3 +288,19 @@ spec:
 		t.Errorf("output %+v", a)
 	}
 }
+
+// TestVariableIndexes holds the activation's variable indexes to the
+// order of variables.
+func TestVariableIndexes(t *testing.T) {
+	idx := map[string]int{"event": vEvent, "process": vProcess, "parent": vParent, "container": vContainer, "pod": vPod,
+		"file": vFile, "net": vNet, "privilege": vPrivilege, "ns": vNamespace, "module": vModule, "ptrace": vPtrace,
+		"memfd": vMemfd, "exit": vExit}
+	if len(idx) != len(variables) {
+		t.Fatalf("%d indexes for %d variables", len(idx), len(variables))
+	}
+	for i, v := range variables {
+		if idx[v.name] != i {
+			t.Errorf("variable %s is at %d, its index says %d", v.name, i, idx[v.name])
+		}
+	}
+}
