@@ -181,7 +181,7 @@ type Set struct {
 	lists  map[string]*list
 	// listOrder is the lists' names in definition order.
 	listOrder []string
-	macros []*macro
+	macros    []*macro
 	// macroIndex maps "macros.<name>" to the macro's index.
 	macroIndex map[string]int
 	types      *eventTypes
