@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -118,6 +120,12 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 				}
 				return p[strings.LastIndexByte(string(p), '/')+1:]
 			}))),
+		// startsWithAny is the prefix test rules make most (paths under
+		// any of a list of directories), without a comprehension's
+		// per-item variable.
+		cel.Function("startsWithAny", cel.MemberOverload("string_starts_with_any_list",
+			[]*cel.Type{cel.StringType, cel.ListType(cel.StringType)}, cel.BoolType,
+			cel.BinaryBinding(startsWithAny))),
 	}
 	for _, name := range listOrder {
 		l := s.lists[name]
@@ -218,6 +226,28 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 
 // listNames are the set's lists in definition order.
 func (s *Set) listNames() []string { return s.listOrder }
+
+func startsWithAny(sv, lv ref.Val) ref.Val {
+	s, ok := sv.(types.String)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(sv)
+	}
+	l, ok := lv.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(lv)
+	}
+	if native, err := l.ConvertToNative(stringSliceType); err == nil {
+		for _, p := range native.([]string) {
+			if strings.HasPrefix(string(s), p) {
+				return types.True
+			}
+		}
+		return types.False
+	}
+	return types.NewErr("startsWithAny: want a list of strings")
+}
+
+var stringSliceType = reflect.TypeFor[[]string]()
 
 // listConstant is a list's CEL type and value: a list of strings or of
 // ints (an empty list is a list of strings).

@@ -45,7 +45,8 @@
 // in CEL), module, ptrace, memfd and exit, with the field
 // names of the event model's JSON tags; the ones an event does not have
 // are null. Besides CEL's standard library, rules have the strings and
-// network (ip, cidr) extensions and basename(string).
+// network (ip, cidr) extensions, basename(string) and
+// string.startsWithAny(list).
 //
 // Everything is compiled at load: a rule file with any problem does not
 // load, and every problem names its file and line. Evaluate runs only the
