@@ -283,6 +283,7 @@ func TestChartObjects(t *testing.T) {
 // chartObjects are the rendered objects by kind.
 type chartObjects struct {
 	deployments     []*appsv1.Deployment
+	daemonSets      []*appsv1.DaemonSet
 	services        []*corev1.Service
 	pdbs            []*policyv1.PodDisruptionBudget
 	netpols         []*networkingv1.NetworkPolicy
@@ -301,6 +302,8 @@ func decodeAll(t *testing.T, objs []*manifest.Object) *chartObjects {
 		switch o.APIVersion() + " " + o.Kind() {
 		case "apps/v1 Deployment":
 			c.deployments = append(c.deployments, decode[appsv1.Deployment](t, o))
+		case "apps/v1 DaemonSet":
+			c.daemonSets = append(c.daemonSets, decode[appsv1.DaemonSet](t, o))
 		case "v1 Service":
 			c.services = append(c.services, decode[corev1.Service](t, o))
 		case "policy/v1 PodDisruptionBudget":
