@@ -356,3 +356,49 @@ func TestAgentWithUserExceptions(t *testing.T) {
 		t.Errorf("webhook args %q: want both exception files", args)
 	}
 }
+
+// TestAgentOptions renders every agent option, and the schema's refusals.
+func TestAgentOptions(t *testing.T) {
+	c, ignore := renderAgent(t, helm.Values{Files: []string{"testdata/agent-options.yaml"}})
+	ds := one(t, c.daemonSets)
+	pod := ds.Spec.Template.Spec
+	ctr := one(t, pod.Containers)
+	for _, a := range []string{"--rules=/rules", "--metrics-addr=:9464", "--webhook-url=https://alerts.example/hook"} {
+		if !slices.Contains(ctr.Args, a) {
+			t.Errorf("args %q lack %s", ctr.Args, a)
+		}
+	}
+	v := mountedVolume(pod, ctr, "/rules")
+	if v == nil || v.ConfigMap == nil {
+		t.Fatal("no rules ConfigMap mounted at /rules")
+	}
+	i := slices.IndexFunc(c.configMaps, func(cm *corev1.ConfigMap) bool { return cm.Name == v.ConfigMap.Name })
+	if i < 0 || !strings.Contains(c.configMaps[i].Data["shop-rules.yaml"], "shop-no-curl") {
+		t.Errorf("ConfigMap %s lacks shop-rules.yaml", v.ConfigMap.Name)
+	}
+	if v := mountedVolume(pod, ctr, "/sys/kernel/tracing"); v == nil || v.HostPath == nil || v.HostPath.Path != "/sys/kernel/debug/tracing" {
+		t.Errorf("tracefs volume %+v", v)
+	}
+	if p := ctr.ReadinessProbe; containerPort(ctr, "metrics") != 9464 || p.HTTPGet.Port.String() != "metrics" {
+		t.Errorf("metrics port %d", containerPort(ctr, "metrics"))
+	}
+	if pod.PriorityClassName != "system-node-critical" || pod.NodeSelector["kubernetes.io/os"] != "linux" || ds.Spec.Template.Labels["team"] != "security" {
+		t.Errorf("priorityClassName %q, nodeSelector %v, labels %v", pod.PriorityClassName, pod.NodeSelector, ds.Spec.Template.Labels)
+	}
+	data, _ := os.ReadFile(ignore)
+	if !strings.Contains(string(data), `owner: "security@example.com"`) || !strings.Contains(string(data), `expires: "2027-06-30"`) {
+		t.Errorf("exception file does not carry the owner and expiry set:\n%s", data)
+	}
+
+	for _, bad := range []struct{ set, want string }{
+		{"agent.exception.expires=next-year", "expires"},
+		{"agent.tracefsPath=/etc", "tracefsPath"},
+		{"agent.metricsPort=0", "metricsPort"},
+		{"agent.unknown=1", "unknown"},
+	} {
+		_, problems := helm.Render(chart, chart, helm.Values{Set: []string{"agent.enabled=true", bad.set}})
+		if len(problems) == 0 || !strings.Contains(fmt.Sprint(problems), bad.want) {
+			t.Errorf("--set %s: %v, want a schema error about %s", bad.set, problems, bad.want)
+		}
+	}
+}
