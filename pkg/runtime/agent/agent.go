@@ -36,7 +36,7 @@ type Resolver interface {
 // Matcher lists the cgroups of known containers whose pods match a
 // selector, for selector-scoped in-kernel kill rules (enrich.Resolver).
 type Matcher interface {
-	Matching(sel labels.Selector) []uint64
+	Matching(sel labels.Selector) ([]uint64, error)
 }
 
 // Options configure an Agent.
@@ -219,7 +219,10 @@ func (a *Agent) syncKillCgroups() error {
 		}
 		var ids []uint64
 		if ok {
-			ids = m.Matching(k.Selector)
+			var err error
+			if ids, err = m.Matching(k.Selector); err != nil {
+				return err
+			}
 		}
 		if err := a.sensor.SetKillCgroups(k.Rule, ids); err != nil {
 			return err
