@@ -225,7 +225,7 @@ func TestAgentInContainers(t *testing.T) {
 	}
 	attack, err := runctest.Start(ctx, t, runctest.Spec{
 		PodUID: string(web.UID), ContainerID: attackID, Rootfs: rootfs, Overlay: true,
-		Args:   []string{"/bin/sh", "-c", "sleep 0.5; " + script},
+		Args: []string{"/bin/sh", "-c", "sleep 0.5; " + script},
 		Mounts: []specs.Mount{
 			{Destination: "/opt/su", Source: suDir, Type: "bind", Options: []string{"bind", "ro"}},
 			{Destination: "/var/run/secrets/kubernetes.io/serviceaccount", Source: tokenDir, Type: "bind", Options: []string{"bind", "ro"}},
