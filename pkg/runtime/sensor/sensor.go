@@ -66,7 +66,8 @@ type Options struct {
 	Kinds []event.Kind
 	// Paths is the open filter; opens of other paths never leave the kernel.
 	Paths []PathWatch
-	// Cgroups, when not nil, limits every event to these cgroup IDs.
+	// Cgroups, when not nil, limits every event to these cgroup IDs and
+	// their descendants (a pod's cgroup selects its containers).
 	Cgroups []uint64
 	// Kills are the in-kernel kill rules (at most 64).
 	Kills []Kill

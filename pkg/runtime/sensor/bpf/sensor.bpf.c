@@ -275,6 +275,24 @@ static __always_inline void count_lost(u32 sensor)
 		__sync_fetch_and_add(n, 1);
 }
 
+/* in_cgroups says whether the current cgroup, or one of its ancestors (a
+ * pod's cgroup holds its containers'), is in the filter: a pod selected
+ * before its containers start is watched from their first instruction. */
+static __always_inline bool in_cgroups(u64 cgroup)
+{
+	if (bpf_map_lookup_elem(&cgroups, &cgroup))
+		return true;
+#pragma unroll
+	for (int level = 1; level <= 8; level++) {
+		u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (id == 0 || id == cgroup)
+			break;
+		if (bpf_map_lookup_elem(&cgroups, &id))
+			return true;
+	}
+	return false;
+}
+
 /* skip says whether the current task is not to be reported: the agent
  * itself, or a cgroup outside the filter when one is set. */
 static __always_inline bool skip(struct config *c, u64 cgroup)
@@ -283,7 +301,7 @@ static __always_inline bool skip(struct config *c, u64 cgroup)
 		return false;
 	if (c->self_tgid && (u32)(bpf_get_current_pid_tgid() >> 32) == c->self_tgid)
 		return true;
-	if (c->cgroup_filter && !bpf_map_lookup_elem(&cgroups, &cgroup))
+	if (c->cgroup_filter && !in_cgroups(cgroup))
 		return true;
 	return false;
 }
@@ -846,7 +864,7 @@ int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!c->count_syscalls)
 		return 0;
 	struct count_key k = {.cgroup = bpf_get_current_cgroup_id(), .nr = nr};
-	if (!bpf_map_lookup_elem(&cgroups, &k.cgroup))
+	if (!in_cgroups(k.cgroup))
 		return 0;
 	u64 *n = bpf_map_lookup_elem(&syscall_counts, &k);
 	if (n) {
