@@ -76,7 +76,7 @@ func newRoot(stdio IO) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio), newWebhook(stdio),
-		newDB(stdio), newVuln(stdio), newVersionCompare(stdio), newAgent(stdio), newTrace(stdio))
+		newDB(stdio), newVuln(stdio), newVersionCompare(stdio), newAgent(stdio), newTrace(stdio), newAdvise(stdio))
 	return root
 }
 

@@ -283,7 +283,7 @@ static __always_inline bool in_cgroups(u64 cgroup)
 	if (bpf_map_lookup_elem(&cgroups, &cgroup))
 		return true;
 #pragma unroll
-	for (int level = 1; level <= 8; level++) {
+	for (int level = 0; level <= 8; level++) {
 		u64 id = bpf_get_current_ancestor_cgroup_id(level);
 		if (id == 0 || id == cgroup)
 			break;
