@@ -573,7 +573,13 @@ func (s *Sensor) Read(ctx context.Context, fn func(*event.Event)) error {
 	defer stop()
 	var rec ringbuf.Record
 	for {
+		// The kernel wakes the reader only for a batch; the deadline drains
+		// a quiet ring within 20 ms.
+		s.reader.SetDeadline(time.Now().Add(20 * time.Millisecond))
 		if err := s.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				if ctx.Err() != nil {
 					return nil

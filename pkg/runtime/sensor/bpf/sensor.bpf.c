@@ -262,6 +262,15 @@ struct {
 	__type(value, struct sys_event);
 } sys_scratch SEC(".maps");
 
+/* Wake the reader only once a batch is waiting: one wake-up per event
+ * costs the traced program a cross-CPU interrupt on every exec. The reader
+ * also polls on a short deadline, so a quiet ring is drained within it. */
+#define WAKEUP_BYTES (64 << 10)
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+#define submit(e) bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)
+
 static __always_inline struct config *cfg(void)
 {
 	u32 zero = 0;
@@ -545,7 +554,7 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 		bpf_send_signal(9);
 		e->h.killed = killed;
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -577,7 +586,7 @@ static __always_inline int on_exit(struct task_struct *task)
 	}
 	fill_hdr(&e->h, task, K_EXIT, S_EXIT, cgroup);
 	e->code = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -643,7 +652,7 @@ static __always_inline int on_open_exit(struct trace_sys_exit *ctx)
 	e->flags = flags;
 	e->path_off = off;
 	bpf_probe_read_kernel(e->path, sizeof(e->path), s->paths[0]);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -718,7 +727,7 @@ int connect_enter(struct trace_sys_enter *ctx)
 		e->dport = __builtin_bswap16(sa.sin6_port);
 		__builtin_memcpy(e->daddr, &sa.sin6_addr, 16);
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -746,7 +755,7 @@ static __always_inline int on_accept_exit(struct trace_sys_exit *ctx)
 	}
 	fill_hdr(&e->h, task, K_ACCEPT, S_ACCEPT, cgroup);
 	sk_ends(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -802,7 +811,7 @@ static __always_inline int rare_exit(struct trace_sys_exit *ctx)
 	__builtin_memcpy(e, p, sizeof(*e));
 	e->ret = ctx->ret;
 	bpf_map_delete_elem(&pending, &id);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -857,7 +866,7 @@ int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 				e->ret = 0;
 				__builtin_memset(e->args, 0, sizeof(e->args));
 				__builtin_memset(e->str, 0, sizeof(e->str));
-				bpf_ringbuf_submit(e, 0);
+				submit(e);
 			}
 		}
 	}
