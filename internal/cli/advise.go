@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -53,7 +54,7 @@ func newAdviseKind(stdio IO, kind string) *cobra.Command {
 		Use:   kind,
 		Short: short,
 		Example: fmt.Sprintf(`  mamori advise %s --namespace shop --pod web-7d4 --duration 10m -o out.yaml
-  mamori advise %s --no-cluster --cgroup /sys/fs/cgroup/kubepods/besteffort/pod<uid> --duration 1m`, kind, kind),
+  mamori advise %s --no-cluster --cgroup /kubepods/besteffort/pod<uid> --duration 1m`, kind, kind),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAdvise(cmd.Context(), stdio, &fl, kind) },
 	}
@@ -61,7 +62,7 @@ func newAdviseKind(stdio IO, kind string) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&fl.namespace, "namespace", "", "the pod's namespace")
 	f.StringVar(&fl.pod, "pod", "", "the pod to record (its containers, including ones that start while recording)")
-	f.StringVar(&fl.cgroup, "cgroup", "", "record this cgroup directory (and its descendants) instead of a pod")
+	f.StringVar(&fl.cgroup, "cgroup", "", "record this cgroup (as /proc/<pid>/cgroup names it, or its directory) and its descendants instead of a pod")
 	f.DurationVar(&fl.duration, "duration", time.Minute, "how long to record")
 	f.StringVarP(&fl.output, "output", "o", "-", "file to write, - for stdout")
 	if kind == "seccomp" {
@@ -84,13 +85,15 @@ func runAdvise(ctx context.Context, stdio IO, fl *adviseFlags, kind string) erro
 	var podInfo *event.Pod
 	var cgroups func() ([]uint64, error)
 	if fl.cgroup != "" {
+		// A cgroup path as /proc/<pid>/cgroup shows it ("/kubepods/…",
+		// "/" for the root), or a directory under the cgroup2 mount.
 		dir := fl.cgroup
-		if !filepath.IsAbs(dir) {
+		if rel, err := filepath.Rel(res.Root(), dir); err != nil || strings.HasPrefix(rel, "..") {
 			dir = filepath.Join(res.Root(), dir)
 		}
 		id, err := enrich.CgroupID(dir)
 		if err != nil {
-			return fmt.Errorf("--cgroup: %w", err)
+			return fmt.Errorf("--cgroup %s: %w", fl.cgroup, err)
 		}
 		cgroups = func() ([]uint64, error) { return []uint64{id}, nil }
 		podInfo = &event.Pod{Namespace: fl.namespace, Name: filepath.Base(dir)}

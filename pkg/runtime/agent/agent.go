@@ -11,9 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,13 +289,14 @@ func killProcess(procRoot string, pid uint32, start uint64) error {
 	}
 	defer unix.Close(fd)
 	if start != 0 {
-		got, err := startTime(procRoot, pid)
+		// The pidfd pins the process: if /proc still shows the event's
+		// start time (to /proc's 10 ms resolution) the signal hits it.
+		st, err := proc.ReadStat(procRoot, pid)
 		if err != nil {
 			return fmt.Errorf("process %d gone before the kill: %w", pid, err)
 		}
-		// /proc reports clock ticks; the kernel event nanoseconds.
-		tick := uint64(time.Second / 100)
-		if got/tick != start/tick && got/tick+1 != start/tick && got/tick != start/tick+1 {
+		const tick = uint64(10 * time.Millisecond)
+		if d := int64(st.StartTime/tick) - int64(start/tick); d < -1 || d > 1 {
 			return fmt.Errorf("process %d is no longer the one that matched (PID reused)", pid)
 		}
 	}
@@ -306,27 +304,6 @@ func killProcess(procRoot string, pid uint32, start uint64) error {
 		return fmt.Errorf("kill %d: %w", pid, err)
 	}
 	return nil
-}
-
-func startTime(procRoot string, pid uint32) (uint64, error) {
-	b, err := os.ReadFile(procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("short stat")
-	}
-	ticks, err := strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return ticks * uint64(time.Second/100), nil
 }
 
 // Close detaches the sensor.

@@ -172,21 +172,12 @@ func (c *Cache) fromProc(pid uint32) (*Entry, error) {
 	if pid == 0 {
 		return nil, os.ErrNotExist
 	}
-	dir := c.procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
-	stat, err := os.ReadFile(dir + "/stat")
+	st, err := ReadStat(c.procRoot, pid)
 	if err != nil {
 		return nil, err
 	}
-	// pid (comm) state ppid …: comm may hold spaces and parentheses.
-	open, close := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || close < open {
-		return nil, fmt.Errorf("%s/stat: malformed", dir)
-	}
-	ent := &Entry{PID: pid, Comm: string(stat[open+1 : close])}
-	if f := strings.Fields(string(stat[close+1:])); len(f) > 1 {
-		pp, _ := strconv.ParseUint(f[1], 10, 32)
-		ent.PPID = uint32(pp)
-	}
+	dir := c.procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
+	ent := &Entry{PID: pid, PPID: st.PPID, Comm: st.Comm}
 	ent.Binary, _ = os.Readlink(dir + "/exe")
 	ent.Binary = strings.TrimSuffix(ent.Binary, " (deleted)")
 	if cmd, err := os.ReadFile(dir + "/cmdline"); err == nil {
@@ -198,4 +189,41 @@ func (c *Cache) fromProc(pid uint32) (*Entry, error) {
 		}
 	}
 	return ent, nil
+}
+
+// Stat is what /proc/<pid>/stat says of a process.
+type Stat struct {
+	Comm string
+	PPID uint32
+	// StartTime is when the process started, in nanoseconds since boot,
+	// at the clock-tick (10 ms) resolution /proc gives.
+	StartTime uint64
+}
+
+// ReadStat reads /proc/<pid>/stat under procRoot.
+func ReadStat(procRoot string, pid uint32) (Stat, error) {
+	name := procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/stat"
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return Stat{}, err
+	}
+	// pid (comm) state ppid …: comm may hold spaces and parentheses.
+	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || close < open {
+		return Stat{}, fmt.Errorf("%s: no (comm) field", name)
+	}
+	f := strings.Fields(string(b[close+1:]))
+	if len(f) < 20 {
+		return Stat{}, fmt.Errorf("%s: %d fields after comm, want at least 20", name, len(f))
+	}
+	ppid, err := strconv.ParseUint(f[1], 10, 32)
+	if err != nil {
+		return Stat{}, fmt.Errorf("%s: ppid %q: %w", name, f[1], err)
+	}
+	ticks, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return Stat{}, fmt.Errorf("%s: starttime %q: %w", name, f[19], err)
+	}
+	// USER_HZ is 100 on every Linux architecture mamori runs on.
+	return Stat{Comm: string(b[open+1 : close]), PPID: uint32(ppid), StartTime: ticks * 10_000_000}, nil
 }

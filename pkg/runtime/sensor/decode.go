@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -210,11 +211,12 @@ func decodeSyscall(e *event.Event, kind byte, b []byte) {
 			// args[1] is a user pointer; the kernel side does not read it.
 			p.IDs = nil
 		}
+		// A successful request for ID 0 by a process not fully root.
 		cur := e.Process.UID
-		if name[3] == 'g' || name[len(name)-3:] == "gid" {
+		if strings.HasSuffix(name, "gid") {
 			cur = e.Process.GID
 		}
-		if ok && cur != 0 || ok && e.Process.EUID != 0 {
+		if ok && (cur != 0 || e.Process.EUID != 0) {
 			for _, id := range p.IDs {
 				if id == 0 {
 					p.ToRoot = true
@@ -275,21 +277,49 @@ func namespaces(flags uint64) []string {
 }
 
 func ptraceRequest(r uint64) string {
-	names := map[uint64]string{
-		unix.PTRACE_TRACEME: "PTRACE_TRACEME", unix.PTRACE_PEEKTEXT: "PTRACE_PEEKTEXT",
-		unix.PTRACE_PEEKDATA: "PTRACE_PEEKDATA", unix.PTRACE_PEEKUSR: "PTRACE_PEEKUSR",
-		unix.PTRACE_POKETEXT: "PTRACE_POKETEXT", unix.PTRACE_POKEDATA: "PTRACE_POKEDATA",
-		unix.PTRACE_POKEUSR: "PTRACE_POKEUSR", unix.PTRACE_CONT: "PTRACE_CONT",
-		unix.PTRACE_KILL: "PTRACE_KILL", unix.PTRACE_SINGLESTEP: "PTRACE_SINGLESTEP",
-		unix.PTRACE_ATTACH: "PTRACE_ATTACH", unix.PTRACE_DETACH: "PTRACE_DETACH",
-		unix.PTRACE_SYSCALL: "PTRACE_SYSCALL", unix.PTRACE_SETOPTIONS: "PTRACE_SETOPTIONS",
-		unix.PTRACE_GETEVENTMSG: "PTRACE_GETEVENTMSG", unix.PTRACE_GETSIGINFO: "PTRACE_GETSIGINFO",
-		unix.PTRACE_GETREGSET: "PTRACE_GETREGSET", unix.PTRACE_SETREGSET: "PTRACE_SETREGSET",
-		unix.PTRACE_SEIZE: "PTRACE_SEIZE", unix.PTRACE_INTERRUPT: "PTRACE_INTERRUPT",
-		unix.PTRACE_LISTEN: "PTRACE_LISTEN",
-	}
-	if n, ok := names[r]; ok {
-		return n
+	switch r {
+	case unix.PTRACE_TRACEME:
+		return "PTRACE_TRACEME"
+	case unix.PTRACE_PEEKTEXT:
+		return "PTRACE_PEEKTEXT"
+	case unix.PTRACE_PEEKDATA:
+		return "PTRACE_PEEKDATA"
+	case unix.PTRACE_PEEKUSR:
+		return "PTRACE_PEEKUSR"
+	case unix.PTRACE_POKETEXT:
+		return "PTRACE_POKETEXT"
+	case unix.PTRACE_POKEDATA:
+		return "PTRACE_POKEDATA"
+	case unix.PTRACE_POKEUSR:
+		return "PTRACE_POKEUSR"
+	case unix.PTRACE_CONT:
+		return "PTRACE_CONT"
+	case unix.PTRACE_KILL:
+		return "PTRACE_KILL"
+	case unix.PTRACE_SINGLESTEP:
+		return "PTRACE_SINGLESTEP"
+	case unix.PTRACE_ATTACH:
+		return "PTRACE_ATTACH"
+	case unix.PTRACE_DETACH:
+		return "PTRACE_DETACH"
+	case unix.PTRACE_SYSCALL:
+		return "PTRACE_SYSCALL"
+	case unix.PTRACE_SETOPTIONS:
+		return "PTRACE_SETOPTIONS"
+	case unix.PTRACE_GETEVENTMSG:
+		return "PTRACE_GETEVENTMSG"
+	case unix.PTRACE_GETSIGINFO:
+		return "PTRACE_GETSIGINFO"
+	case unix.PTRACE_GETREGSET:
+		return "PTRACE_GETREGSET"
+	case unix.PTRACE_SETREGSET:
+		return "PTRACE_SETREGSET"
+	case unix.PTRACE_SEIZE:
+		return "PTRACE_SEIZE"
+	case unix.PTRACE_INTERRUPT:
+		return "PTRACE_INTERRUPT"
+	case unix.PTRACE_LISTEN:
+		return "PTRACE_LISTEN"
 	}
 	return fmt.Sprintf("PTRACE_%d", r)
 }
@@ -301,17 +331,45 @@ const (
 )
 
 func syscallName(nr int32) string {
-	names := map[int32]string{
-		unix.SYS_SETUID: "setuid", unix.SYS_SETGID: "setgid", unix.SYS_SETREUID: "setreuid",
-		unix.SYS_SETREGID: "setregid", unix.SYS_SETRESUID: "setresuid", unix.SYS_SETRESGID: "setresgid",
-		unix.SYS_SETFSUID: "setfsuid", unix.SYS_SETFSGID: "setfsgid", unix.SYS_CAPSET: "capset",
-		unix.SYS_SETNS: "setns", unix.SYS_UNSHARE: "unshare", unix.SYS_MOUNT: "mount",
-		unix.SYS_FSMOUNT: "fsmount", unix.SYS_MOVE_MOUNT: "move_mount", unix.SYS_PIVOT_ROOT: "pivot_root",
-		unix.SYS_PTRACE: "ptrace", unix.SYS_MEMFD_CREATE: "memfd_create",
-		unix.SYS_INIT_MODULE: "init_module", unix.SYS_FINIT_MODULE: "finit_module",
-	}
-	if n, ok := names[nr]; ok {
-		return n
+	switch nr {
+	case unix.SYS_SETUID:
+		return "setuid"
+	case unix.SYS_SETGID:
+		return "setgid"
+	case unix.SYS_SETREUID:
+		return "setreuid"
+	case unix.SYS_SETREGID:
+		return "setregid"
+	case unix.SYS_SETRESUID:
+		return "setresuid"
+	case unix.SYS_SETRESGID:
+		return "setresgid"
+	case unix.SYS_SETFSUID:
+		return "setfsuid"
+	case unix.SYS_SETFSGID:
+		return "setfsgid"
+	case unix.SYS_CAPSET:
+		return "capset"
+	case unix.SYS_SETNS:
+		return "setns"
+	case unix.SYS_UNSHARE:
+		return "unshare"
+	case unix.SYS_MOUNT:
+		return "mount"
+	case unix.SYS_FSMOUNT:
+		return "fsmount"
+	case unix.SYS_MOVE_MOUNT:
+		return "move_mount"
+	case unix.SYS_PIVOT_ROOT:
+		return "pivot_root"
+	case unix.SYS_PTRACE:
+		return "ptrace"
+	case unix.SYS_MEMFD_CREATE:
+		return "memfd_create"
+	case unix.SYS_INIT_MODULE:
+		return "init_module"
+	case unix.SYS_FINIT_MODULE:
+		return "finit_module"
 	}
 	return fmt.Sprintf("syscall_%d", nr)
 }

@@ -566,8 +566,8 @@ func (s *Sensor) Stats() []ProgramStats {
 }
 
 // Read delivers decoded events to fn until ctx is done or the sensor is
-// closed. A record that cannot be decoded is reported through bad and
-// skipped (it cannot happen unless the object and this code disagree).
+// closed. A record that cannot be decoded is an error (it cannot happen
+// unless the BPF object and this code disagree).
 func (s *Sensor) Read(ctx context.Context, fn func(*event.Event)) error {
 	stop := context.AfterFunc(ctx, func() { s.reader.Close() })
 	defer stop()
@@ -581,10 +581,7 @@ func (s *Sensor) Read(ctx context.Context, fn func(*event.Event)) error {
 				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return nil
+				return nil // ctx ended or Close
 			}
 			return fmt.Errorf("read ring buffer: %w", err)
 		}

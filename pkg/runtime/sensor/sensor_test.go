@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/mamori-dev/mamori/pkg/runtime/event"
+	"github.com/mamori-dev/mamori/pkg/runtime/proc"
 )
 
 func TestLayout(t *testing.T) {
@@ -161,7 +163,7 @@ func TestConnectAccept(t *testing.T) {
 					}
 				}()
 				// The agent's own events are filtered: connect from a child.
-				out, err := exec.Command("/bin/bash", "-c", "exec 3<>/dev/tcp/"+host+"/"+itoa(port)).CombinedOutput()
+				out, err := exec.Command("/bin/bash", "-c", "exec 3<>/dev/tcp/"+host+"/"+strconv.Itoa(port)).CombinedOutput()
 				if err != nil {
 					t.Fatalf("connect: %v %s", err, out)
 				}
@@ -182,20 +184,6 @@ func TestConnectAccept(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
-}
-
 func TestLoadErrors(t *testing.T) {
 	needSensor(t)
 	_, err := Load(context.Background(), Options{Paths: []PathWatch{{Prefix: "etc/"}}})
@@ -209,4 +197,33 @@ func TestLoadErrors(t *testing.T) {
 	if errors.Is(err, ErrNotSupported) {
 		t.Error("config error reported as not supported")
 	}
+}
+
+// The exec event's start time is the one /proc reports, so user space can
+// check that a PID still names the process an event came from.
+func TestStartTimeMatchesProc(t *testing.T) {
+	var pid uint32
+	var fromProc uint64
+	evs, _ := collect(t, Options{Kinds: []event.Kind{event.Exec, event.Exit}}, func() {
+		cmd := exec.Command("/bin/sleep", "0.3")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid = uint32(cmd.Process.Pid)
+		st, err := proc.ReadStat("/proc", pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromProc = st.StartTime
+		cmd.Wait()
+	})
+	for _, e := range evs {
+		if e.Kind == event.Exec && e.Process.PID == pid {
+			if d := int64(e.Process.StartTime) - int64(fromProc); d < -20e6 || d > 20e6 {
+				t.Errorf("event start %d ns, /proc %d ns: %v apart", e.Process.StartTime, fromProc, time.Duration(d))
+			}
+			return
+		}
+	}
+	t.Errorf("no exec event for pid %d", pid)
 }

@@ -149,7 +149,7 @@ struct task_struct {
 	struct files_struct *files;
 	struct pid *thread_pid;
 	char comm[16];
-	u64 start_time;
+	u64 start_boottime;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {

@@ -331,7 +331,9 @@ static __always_inline void fill_hdr(struct hdr *h, struct task_struct *task, u8
 	h->killed = 0;
 	h->ktime = bpf_ktime_get_boot_ns();
 	h->cgroup = cgroup;
-	h->start = BPF_CORE_READ(task, group_leader, start_time);
+	/* Boot time, as /proc/<pid>/stat counts it, so user space can tell a
+	 * reused PID from the process the event came from. */
+	h->start = BPF_CORE_READ(task, group_leader, start_boottime);
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
