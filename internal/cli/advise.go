@@ -33,6 +33,7 @@ type adviseFlags struct {
 	format    string
 	output    string
 	kill      bool
+	ringMiB   int
 }
 
 func newAdvise(stdio IO) *cobra.Command {
@@ -65,6 +66,7 @@ func newAdviseKind(stdio IO, kind string) *cobra.Command {
 	f.StringVar(&fl.cgroup, "cgroup", "", "record this cgroup (as /proc/<pid>/cgroup names it, or its directory) and its descendants instead of a pod")
 	f.DurationVar(&fl.duration, "duration", time.Minute, "how long to record")
 	f.StringVarP(&fl.output, "output", "o", "-", "file to write, - for stdout")
+	f.IntVar(&fl.ringMiB, "ring-mib", 8, "ring buffer size in MiB (power of two)")
 	if kind == "seccomp" {
 		f.StringVar(&fl.format, "format", "spo", "spo (Security Profiles Operator SeccompProfile) or json (plain OCI profile)")
 		f.BoolVar(&fl.kill, "kill", false, "kill the process on any other syscall instead of failing it with EPERM")
@@ -74,8 +76,12 @@ func newAdviseKind(stdio IO, kind string) *cobra.Command {
 
 func runAdvise(ctx context.Context, stdio IO, fl *adviseFlags, kind string) error {
 	log := slog.New(slog.NewTextHandler(stdio.Err, nil))
-	if (fl.pod == "") == (fl.cgroup == "") {
+	if (fl.pod == "") == (fl.cgroup == "") || fl.pod != "" && fl.namespace == "" {
 		return errors.New("give --namespace and --pod, or --cgroup")
+	}
+	// Checked before recording, not after --duration has been spent.
+	if kind == "seccomp" && fl.format != "spo" && fl.format != "json" {
+		return fmt.Errorf("--format %q: want spo or json", fl.format)
 	}
 	res, pods, err := fl.cluster.resolver(ctx, log)
 	if err != nil {
@@ -135,7 +141,7 @@ func runAdvise(ctx context.Context, stdio IO, fl *adviseFlags, kind string) erro
 	rctx, cancel := context.WithTimeout(ctx, fl.duration)
 	defer cancel()
 	fmt.Fprintf(stdio.Err, "recording %s for %s…\n", podInfo.Name, fl.duration)
-	rec, err := agent.Record(rctx, agent.RecordOptions{Cgroups: cgroups, Resolver: res, Logger: log, ProcRoot: fl.cluster.procRoot})
+	rec, err := agent.Record(rctx, agent.RecordOptions{Cgroups: cgroups, Resolver: res, Logger: log, ProcRoot: fl.cluster.procRoot, RingBytes: fl.ringMiB << 20})
 	if err != nil {
 		return err
 	}
@@ -162,13 +168,10 @@ func runAdvise(ctx context.Context, stdio IO, fl *adviseFlags, kind string) erro
 		if err != nil {
 			return err
 		}
-		switch fl.format {
-		case "json":
+		if fl.format == "json" {
 			out, err = prof.JSON()
-		case "spo":
+		} else {
 			out, err = yaml.Marshal(prof.SPO(podInfo.Namespace, podInfo.Name))
-		default:
-			return fmt.Errorf("--format %q: want spo or json", fl.format)
 		}
 		if err != nil {
 			return err

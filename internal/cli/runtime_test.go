@@ -14,6 +14,15 @@ func TestAdviseCgroup(t *testing.T) {
 	if code != ExitError || !strings.Contains(stderr, "--cgroup /no-such-cgroup") {
 		t.Errorf("missing cgroup: exit %d, %s", code, stderr)
 	}
+	for _, args := range [][]string{
+		{"--cgroup", "/", "--format", "yaml"},
+		{"--pod", "web"},
+	} {
+		code, _, stderr := run(t, "", append([]string{"advise", "seccomp", "--no-cluster", "--duration", "1h"}, args...)...)
+		if code != ExitError || !strings.Contains(stderr, "--") {
+			t.Errorf("%v: exit %d, %q (want an error at once, naming the flag)", args, code, stderr)
+		}
+	}
 	if err := sensor.Supported(); err != nil {
 		if os.Getenv("MAMORI_REQUIRE_RUNTIME") == "1" {
 			t.Fatal(err)

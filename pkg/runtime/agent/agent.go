@@ -72,18 +72,18 @@ type Options struct {
 
 // Agent is a running runtime agent.
 type Agent struct {
-	opts    Options
-	log     *slog.Logger
-	sensor  *sensor.Sensor
-	cache   *proc.Cache
-	cached  atomic.Int64
-	events  atomic.Uint64
-	alerts  atomic.Uint64
-	started time.Time
-	// userKill lists enforce-mode kill rules that kill from user space.
-	userKill map[string]string
+	opts     Options
+	log      *slog.Logger
+	sensor   *sensor.Sensor
+	cache    *proc.Cache
+	cached   atomic.Int64
+	events   atomic.Uint64
+	alerts   atomic.Uint64
 	mu       sync.Mutex
 	degraded map[string]string
+	// syncMu serialises SyncKillCgroups: the pod watch and Run both call it,
+	// and each call replaces the kernel's set.
+	syncMu sync.Mutex
 }
 
 // New loads the sensor for the rules and options. Close releases it.
@@ -92,7 +92,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		opts.Logger = slog.Default()
 	}
 	a := &Agent{opts: opts, log: opts.Logger, cache: proc.New(opts.ProcessCache, opts.ProcRoot),
-		userKill: map[string]string{}, degraded: map[string]string{}}
+		degraded: map[string]string{}}
 	so := sensor.Options{
 		Kinds:          opts.Kinds,
 		Paths:          opts.Paths,
@@ -120,7 +120,6 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		}
 		for _, r := range rs.Rules() {
 			if r.Enabled && r.Action == rules.Kill && r.Mode == rules.Enforce && !r.KillInKernel {
-				a.userKill[r.ID] = "kills from user space when its condition matches (no kernel block)"
 				a.log.Info("kill rule kills from user space", "rule", r.ID)
 			}
 		}
@@ -191,7 +190,6 @@ func (a *Agent) Counts() (events, alerts uint64) { return a.events.Load(), a.ale
 
 // Run processes events until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	a.started = time.Now()
 	if err := a.syncKillCgroups(); err != nil {
 		return err
 	}
@@ -203,6 +201,8 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) SyncKillCgroups() error { return a.syncKillCgroups() }
 
 func (a *Agent) syncKillCgroups() error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
 	m, ok := a.opts.Resolver.(Matcher)
 	if a.opts.Rules == nil {
 		return nil
@@ -264,11 +264,9 @@ func (a *Agent) handle(ctx context.Context, e *event.Event) {
 // sure the PID still names the process the event came from.
 func (a *Agent) act(al *event.Alert) {
 	e := al.Event
+	// The rules report kill-kernel themselves when the event says the
+	// exec hook killed it; only "kill" is left to user space.
 	if al.Action != rules.ActionKill || al.Mode != string(rules.Enforce) {
-		return
-	}
-	if e.Killed == al.Rule {
-		al.Action = rules.ActionKillKernel
 		return
 	}
 	if err := killProcess(a.opts.ProcRoot, e.Process.PID, e.Process.StartTime); err != nil {

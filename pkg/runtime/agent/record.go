@@ -23,6 +23,8 @@ type RecordOptions struct {
 	ProcRoot string
 	// Ready, when set, is called once the sensor is attached.
 	Ready func()
+	// RingBytes sizes the ring buffer (default 8 MiB).
+	RingBytes int
 }
 
 // Recording is what a set of containers did.
@@ -53,9 +55,10 @@ func Record(ctx context.Context, opts RecordOptions) (*Recording, error) {
 	var conns []event.Net
 	a, err := New(ctx, Options{
 		Resolver: opts.Resolver, Logger: opts.Logger, ProcRoot: opts.ProcRoot,
-		Kinds:    []event.Kind{event.Exec, event.Exit, event.Connect, event.Accept},
-		Cgroups:  append([]uint64{}, ids...),
-		Syscalls: true,
+		Kinds:     []event.Kind{event.Exec, event.Exit, event.Connect, event.Accept},
+		Cgroups:   append([]uint64{}, ids...),
+		Syscalls:  true,
+		RingBytes: opts.RingBytes,
 		OnEvent: func(e *event.Event) {
 			if e.Net == nil {
 				return
@@ -76,11 +79,17 @@ func Record(ctx context.Context, opts RecordOptions) (*Recording, error) {
 		return nil, err
 	}
 	defer a.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // before a.Close: the refresh goroutine uses the sensor
+	defer cancel()
 	if opts.Ready != nil {
 		opts.Ready()
 	}
 	all := slices.Clone(ids)
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(opts.Refresh)
 		defer t.Stop()
 		for {
@@ -113,9 +122,8 @@ func Record(ctx context.Context, opts RecordOptions) (*Recording, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	rec := &Recording{Syscalls: map[uint64]map[uint32]uint64{}, Conns: conns, Cgroups: slices.Clone(all), Lost: a.Sensor().Lost()}
 	// The kernel counts only the selected cgroups and their descendants,
 	// keyed by the cgroup that made the call (each container's own).
-	rec.Syscalls = a.Sensor().SyscallCounts()
+	rec := &Recording{Syscalls: a.Sensor().SyscallCounts(), Conns: conns, Cgroups: slices.Clone(all), Lost: a.Sensor().Lost()}
 	return rec, nil
 }

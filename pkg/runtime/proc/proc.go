@@ -80,8 +80,10 @@ func (c *Cache) put(e *Entry) {
 			c.evicted++
 		}
 	}
-	// Compact the FIFO once its dead prefix dominates, keeping it O(max).
-	if c.head > len(c.fifo)/2 && c.head > 1024 {
+	// Compact the FIFO once dead items (evicted, or exited: the normal
+	// case, which never advances head) outnumber the live ones, keeping it
+	// O(entries).
+	if len(c.fifo) > 2*len(c.entries)+1024 {
 		live := c.fifo[:0]
 		for _, it := range c.fifo[c.head:] {
 			if cur, ok := c.entries[it.pid]; ok && cur.seq == it.seq {

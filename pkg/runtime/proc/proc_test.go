@@ -56,6 +56,19 @@ func TestBounded(t *testing.T) {
 	}
 }
 
+// Every exit seen, the normal case: nothing is evicted and the queue
+// must not grow with the processes that came and went.
+func TestFlatWhenExitsSeen(t *testing.T) {
+	c := New(100, t.TempDir())
+	for i := range uint32(100_000) {
+		c.Observe(exec(1000+i, 1, "/bin/true"))
+		c.Observe(&event.Event{Kind: event.Exit, Process: event.Process{PID: 1000 + i, StartTime: uint64(1000+i) * 10}})
+	}
+	if c.Len() != 0 || cap(c.fifo) > 10_000 {
+		t.Errorf("after 100,000 processes: %d entries, queue capacity %d", c.Len(), cap(c.fifo))
+	}
+}
+
 func TestSeedFromProc(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc")

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +38,10 @@ const (
 	exitSize   = hdrSize + 8
 	openSize   = hdrSize + 8 + 2*pathSz
 	netSize    = hdrSize + 8 + 32
-	sysSize    = hdrSize + 16 + 48 + 3*64
+	sysSize    = hdrSize + 16 + 24 + 48 + 3*64
+	sysCredOff = hdrSize + 16
+	sysArgOff  = sysCredOff + 24
+	sysStrOff  = sysArgOff + 48
 )
 
 var le = binary.LittleEndian
@@ -189,39 +191,48 @@ func decodeSyscall(e *event.Event, kind byte, b []byte) {
 	e.Ret = int64(le.Uint64(b[hdrSize+8:]))
 	var args [6]uint64
 	for i := range args {
-		args[i] = le.Uint64(b[hdrSize+16+8*i:])
+		args[i] = le.Uint64(b[sysArgOff+8*i:])
 	}
 	var strs [3]string
 	for i := range strs {
-		off := hdrSize + 64 + 64*i
+		off := sysStrOff + 64*i
 		strs[i] = cstr(b[off : off+64])
 	}
 	name := syscallName(nr)
 	e.Sensor = "syscalls/" + name
-	ok := e.Ret >= 0
 	switch kind {
 	case kPriv:
 		e.Kind = event.Privilege
 		p := &event.PrivilegeInfo{Syscall: name}
-		n := map[string]int{"setuid": 1, "setgid": 1, "setfsuid": 1, "setfsgid": 1, "setreuid": 2, "setregid": 2, "setresuid": 3, "setresgid": 3}[name]
+		var n int
+		switch name {
+		case "setuid", "setgid", "setfsuid", "setfsgid":
+			n = 1
+		case "setreuid", "setregid":
+			n = 2
+		case "setresuid", "setresgid":
+			n = 3
+		}
 		for i := range n {
 			p.IDs = append(p.IDs, int64(int32(uint32(args[i]))))
 		}
-		if name == "capset" {
-			// args[1] is a user pointer; the kernel side does not read it.
-			p.IDs = nil
+		// Judged on the kernel-global credentials before (the header) and
+		// after (read at exit): what the kernel granted, not what was asked
+		// in a user namespace's numbering; setfs*id never reports failure.
+		var after [6]uint32
+		for i := range after {
+			after[i] = le.Uint32(b[sysCredOff+4*i:])
 		}
-		// A successful request for ID 0 by a process not fully root.
-		cur := e.Process.UID
-		if strings.HasSuffix(name, "gid") {
-			cur = e.Process.GID
-		}
-		if ok && (cur != 0 || e.Process.EUID != 0) {
-			for _, id := range p.IDs {
-				if id == 0 {
-					p.ToRoot = true
-				}
-			}
+		uid, euid, gid := e.Process.UID, e.Process.EUID, e.Process.GID
+		switch name {
+		case "setuid", "setreuid", "setresuid":
+			p.ToRoot = after[0] == 0 && uid != 0 || after[1] == 0 && euid != 0
+		case "setfsuid":
+			p.ToRoot = after[2] == 0 && euid != 0
+		case "setgid", "setregid", "setresgid":
+			p.ToRoot = (after[3] == 0 || after[4] == 0) && gid != 0
+		case "setfsgid":
+			p.ToRoot = after[5] == 0 && gid != 0
 		}
 		e.Privilege = p
 	case kNS:

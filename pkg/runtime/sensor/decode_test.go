@@ -19,33 +19,40 @@ func record(kind byte, size int, uid, euid uint32) []byte {
 }
 
 func TestDecodePrivilege(t *testing.T) {
+	const root, user, userns = 0, 1000, 100000
 	for _, c := range []struct {
 		name      string
 		nr        int32
 		uid, euid uint32
 		args      []uint64
-		ret       int64
+		after     [6]uint32 // uid euid fsuid gid egid fsgid after the call
 		toRoot    bool
 	}{
-		{"setuid(0) by a non-root process that may (setuid binary)", unix.SYS_SETUID, 1000, 0, []uint64{0}, 0, true},
-		{"setuid(0) refused", unix.SYS_SETUID, 1000, 1000, []uint64{0}, -int64(unix.EPERM), false},
-		{"root staying root", unix.SYS_SETUID, 0, 0, []uint64{0}, 0, false},
-		{"dropping to 1000", unix.SYS_SETRESUID, 0, 0, []uint64{1000, 1000, 1000}, 0, false},
-		{"setresuid(-1, 0, -1)", unix.SYS_SETRESUID, 1000, 1000, []uint64{0xffffffff, 0, 0xffffffff}, 0, true},
+		{"setuid(0) through a setuid binary", unix.SYS_SETUID, user, root, []uint64{0}, [6]uint32{root, root, root, user, user, user}, true},
+		{"setuid(0) refused", unix.SYS_SETUID, user, user, []uint64{0}, [6]uint32{user, user, user, user, user, user}, false},
+		{"root staying root", unix.SYS_SETUID, root, root, []uint64{0}, [6]uint32{}, false},
+		{"dropping to 1000", unix.SYS_SETRESUID, root, root, []uint64{1000, 1000, 1000}, [6]uint32{user, user, user}, false},
+		{"setresuid(-1, 0, -1) granted", unix.SYS_SETRESUID, user, user, []uint64{0xffffffff, 0, 0xffffffff}, [6]uint32{user, root, root, user, user, user}, true},
+		{"container root in a user namespace: setuid(0) is not host root", unix.SYS_SETUID, userns, userns, []uint64{0}, [6]uint32{userns, userns, userns, userns, userns, userns}, false},
+		{"setfsuid(0) refused (it returns the old ID, never an error)", unix.SYS_SETFSUID, user, user, []uint64{0}, [6]uint32{user, user, user, user, user, user}, false},
+		{"setgid(0) granted", unix.SYS_SETGID, root, root, []uint64{0}, [6]uint32{root, root, root, root, root, root}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := record(kPriv, sysSize, c.uid, c.euid)
+			le.PutUint32(b[20:], c.uid) // gid in the header, like uid
 			le.PutUint32(b[hdrSize:], uint32(c.nr))
-			le.PutUint64(b[hdrSize+8:], uint64(c.ret))
+			for i, v := range c.after {
+				le.PutUint32(b[sysCredOff+4*i:], v)
+			}
 			for i, a := range c.args {
-				le.PutUint64(b[hdrSize+16+8*i:], a)
+				le.PutUint64(b[sysArgOff+8*i:], a)
 			}
 			e, err := (&Sensor{}).decode(b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.Privilege == nil || e.Privilege.ToRoot != c.toRoot || e.Ret != c.ret {
-				t.Errorf("decoded %+v ret %d, want toRoot %v", e.Privilege, e.Ret, c.toRoot)
+			if e.Privilege == nil || e.Privilege.ToRoot != c.toRoot || len(e.Privilege.IDs) != len(c.args) {
+				t.Errorf("decoded %+v, want toRoot %v", e.Privilege, c.toRoot)
 			}
 		})
 	}

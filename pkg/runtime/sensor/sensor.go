@@ -18,6 +18,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -111,6 +112,8 @@ type Sensor struct {
 	bootWall time.Time
 	kills    []Kill
 
+	undecodable atomic.Uint64
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -183,6 +186,9 @@ func Load(ctx context.Context, opts Options) (*Sensor, error) {
 	spec, err := loadSensor()
 	if err != nil {
 		return nil, fmt.Errorf("load sensor spec: %w", err)
+	}
+	if n := opts.RingBytes; n > 0 && (n&(n-1) != 0 || n < os.Getpagesize()) {
+		return nil, fmt.Errorf("load sensor: ring buffer of %d bytes: must be a power of two of at least a page", n)
 	}
 	if opts.RingBytes > 0 {
 		spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
@@ -532,6 +538,7 @@ func (s *Sensor) Lost() map[string]uint64 {
 		}
 		out[name] = sum
 	}
+	out["decode"] = s.undecodable.Load()
 	return out
 }
 
@@ -566,8 +573,8 @@ func (s *Sensor) Stats() []ProgramStats {
 }
 
 // Read delivers decoded events to fn until ctx is done or the sensor is
-// closed. A record that cannot be decoded is an error (it cannot happen
-// unless the BPF object and this code disagree).
+// closed. A record that cannot be decoded (only possible if the BPF object
+// and this code disagree) is skipped and counted in Lost()["decode"].
 func (s *Sensor) Read(ctx context.Context, fn func(*event.Event)) error {
 	stop := context.AfterFunc(ctx, func() { s.reader.Close() })
 	defer stop()
@@ -587,7 +594,10 @@ func (s *Sensor) Read(ctx context.Context, fn func(*event.Event)) error {
 		}
 		e, err := s.decode(rec.RawSample)
 		if err != nil {
-			return fmt.Errorf("decode event: %w", err)
+			// Counted as lost (sensor "decode"), never fatal: one odd
+			// record must not stop the agent.
+			s.undecodable.Add(1)
+			continue
 		}
 		fn(e)
 	}

@@ -126,6 +126,7 @@ type sensorSysEvent struct {
 	Nr   int32
 	Pad  uint32
 	Ret  int64
+	Cred [6]uint32
 	Args [6]uint64
 	Str  [3][64]int8
 }

@@ -184,11 +184,33 @@ func TestConnectAccept(t *testing.T) {
 	}
 }
 
+// Command lines longer than the 512 bytes the exec event carries are cut,
+// never dropped: padding argv must not hide the arguments.
+func TestLongArgs(t *testing.T) {
+	long := strings.Repeat("x", 2000)
+	evs, _ := collect(t, Options{Kinds: []event.Kind{event.Exec, event.Exit}}, func() {
+		exec.Command("/bin/true", "marker-arg", long).Run()
+	})
+	for _, e := range evs {
+		if e.Kind == event.Exec && e.Process.PPID == uint32(os.Getpid()) && e.Process.Comm == "true" {
+			if len(e.Process.Args) < 3 || e.Process.Args[1] != "marker-arg" || len(e.Process.Args[2]) < 400 {
+				t.Errorf("args of a 2 KB command line: %d args, %q", len(e.Process.Args), e.Process.Args)
+			}
+			return
+		}
+	}
+	t.Error("no exec event")
+}
+
 func TestLoadErrors(t *testing.T) {
 	needSensor(t)
 	_, err := Load(context.Background(), Options{Paths: []PathWatch{{Prefix: "etc/"}}})
 	if err == nil || !strings.Contains(err.Error(), "must be absolute") {
 		t.Errorf("relative path: %v", err)
+	}
+	_, err = Load(context.Background(), Options{RingBytes: 3 << 20})
+	if err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Errorf("3 MiB ring: %v", err)
 	}
 	_, err = Load(context.Background(), Options{Kills: []Kill{{Rule: "r", Binaries: []string{"xmrig"}}}})
 	if err == nil || !strings.Contains(err.Error(), "absolute path") {

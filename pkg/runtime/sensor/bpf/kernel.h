@@ -131,6 +131,8 @@ struct cred {
 	kgid_t gid;
 	kuid_t euid;
 	kgid_t egid;
+	kuid_t fsuid;
+	kgid_t fsgid;
 } __attribute__((preserve_access_index));
 
 struct pid {

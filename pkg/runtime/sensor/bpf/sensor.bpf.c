@@ -124,6 +124,10 @@ struct sys_event {
 	s32 nr;
 	u32 pad;
 	s64 ret;
+	/* Credentials after the call (kernel-global IDs: uid, euid, fsuid,
+	 * gid, egid, fsgid), so "became root" is judged on what the kernel
+	 * did, not on what was asked in a user namespace's numbering. */
+	u32 cred[6];
 	u64 args[6];
 	char str[3][NAME_SZ];
 };
@@ -544,8 +548,8 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
 	u64 len = end - start;
-	if (len > ARGS_SZ)
-		len = ARGS_SZ;
+	if (len >= ARGS_SZ)
+		len = ARGS_SZ - 1; /* BOUND masks with ARGS_SZ-1: 512 would become 0 */
 	if (bpf_probe_read_user(e->args, BOUND(len, ARGS_SZ - 1), (void *)start) == 0)
 		e->args_len = len & (ARGS_SZ - 1);
 	else
@@ -812,6 +816,13 @@ static __always_inline int rare_exit(struct trace_sys_exit *ctx)
 	}
 	__builtin_memcpy(e, p, sizeof(*e));
 	e->ret = ctx->ret;
+	const struct cred *cred = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), cred);
+	e->cred[0] = BPF_CORE_READ(cred, uid.val);
+	e->cred[1] = BPF_CORE_READ(cred, euid.val);
+	e->cred[2] = BPF_CORE_READ(cred, fsuid.val);
+	e->cred[3] = BPF_CORE_READ(cred, gid.val);
+	e->cred[4] = BPF_CORE_READ(cred, egid.val);
+	e->cred[5] = BPF_CORE_READ(cred, fsgid.val);
 	bpf_map_delete_elem(&pending, &id);
 	submit(e);
 	return 0;
@@ -867,6 +878,7 @@ int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 				e->nr = nr;
 				e->ret = 0;
 				__builtin_memset(e->args, 0, sizeof(e->args));
+				__builtin_memset(e->cred, 0, sizeof(e->cred));
 				__builtin_memset(e->str, 0, sizeof(e->str));
 				submit(e);
 			}
