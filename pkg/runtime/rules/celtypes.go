@@ -123,6 +123,7 @@ func newEventTypes(base types.Provider, adapter types.Adapter) *eventTypes {
 	field(ev, "sensor", types.StringType, func(e *event.Event) any { return str(e.Sensor) })
 	field(ev, "host", types.BoolType, func(e *event.Event) any { return boolean(e.Host) })
 	field(ev, "killed", types.StringType, func(e *event.Event) any { return str(e.Killed) })
+	field(ev, "ret", types.IntType, func(e *event.Event) any { return integer(e.Ret) })
 
 	p := newObjType[event.Process](typeProcess)
 	field(p, "pid", types.IntType, func(p *event.Process) any { return integer(p.PID) })
