@@ -132,6 +132,10 @@ feed:
 	return problems
 }
 
+// ImageVerificationPolicyKind is the kind of pkg/imagepolicy's documents,
+// which this package leaves alone.
+const ImageVerificationPolicyKind = "ImageVerificationPolicy"
+
 // compiled is what one file yields.
 type compiled struct {
 	policies []*Policy
@@ -168,6 +172,11 @@ func (s *Set) compileFile(file string, data []byte) compiled {
 	problems := parsed.Errors
 	for _, o := range parsed.Objects {
 		if o.Group() != Group {
+			continue
+		}
+		if o.Kind() == ImageVerificationPolicyKind {
+			// pkg/imagepolicy loads these from the same files (and judges
+			// their apiVersion), so one policy directory holds both kinds.
 			continue
 		}
 		if o.APIVersion() != APIVersion {

@@ -222,3 +222,21 @@ func TestTypeCheckedAgainstSchemas(t *testing.T) {
 		t.Errorf("untyped load: %v", p)
 	}
 }
+
+func TestLoadLeavesImageVerificationPolicies(t *testing.T) {
+	s, err := NewSet(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Load(context.Background(), []string{"testdata/mixed"}); len(p) > 0 {
+		t.Fatalf("problems: %v", p)
+	}
+	if len(s.Policies) != 1 || s.Policies[0].ID() != "team-label-required" {
+		t.Fatalf("policies: %v", s.Rules())
+	}
+	// Other unknown kinds of the group are still reported.
+	p := s.Add("typo.yaml", []byte("apiVersion: mamori.dev/v1alpha1\nkind: ImageVerificationPolicies\nmetadata: {name: x}\n"))
+	if len(p) != 1 || !strings.Contains(p[0].String(), "typo.yaml:1: kind ImageVerificationPolicies: unknown") {
+		t.Errorf("problems: %v", p)
+	}
+}
