@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -149,14 +150,21 @@ func (c *Client) Fetch(ctx context.Context, img name.Digest) (*Attached, error) 
 	tag := func(suffix string) name.Tag {
 		return img.Context().Tag(fmt.Sprintf("%s-%s.%s", h.Algorithm, h.Hex, suffix))
 	}
-	if err := c.fetchClassic(ctx, a, tag("sig"), KindSignature); err != nil {
+	// The three places are read at once: against a remote registry each
+	// costs round trips, and admission waits for the slowest.
+	parts := [3]*Attached{{Image: img}, {Image: img}, {Image: img}}
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = c.fetchClassic(ctx, parts[0], tag("sig"), KindSignature) })
+	wg.Go(func() { errs[1] = c.fetchClassic(ctx, parts[1], tag("att"), KindAttestation) })
+	wg.Go(func() { errs[2] = c.fetchReferrers(ctx, parts[2]) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
-	if err := c.fetchClassic(ctx, a, tag("att"), KindAttestation); err != nil {
-		return nil, err
-	}
-	if err := c.fetchReferrers(ctx, a); err != nil {
-		return nil, err
+	for _, p := range parts {
+		a.Objects = append(a.Objects, p.Objects...)
+		a.Problems = append(a.Problems, p.Problems...)
 	}
 	return a, nil
 }
