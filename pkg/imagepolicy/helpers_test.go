@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,3 +40,5 @@ func writeFile(t testing.TB, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
