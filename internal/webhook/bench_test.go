@@ -8,6 +8,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/mamori-dev/mamori/pkg/imagepolicy"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
 )
@@ -52,5 +53,33 @@ func benchHandler(b *testing.B, h http.Handler) {
 		if w.code != 200 {
 			b.Fatal(w.code)
 		}
+	}
+}
+
+// BenchmarkReviewSignedPodCached is a pod review whose one image, signed
+// and referenced by tag, has its tag resolution and verdict cached: what
+// every admission after the first costs.
+func BenchmarkReviewSignedPodCached(b *testing.B) {
+	f := newImageFixture(b)
+	h := f.handler(b, imagepolicy.Options{})
+	img := f.tagged(f.signed["enforce"])
+	body := reviewBody(admissionRequest(admissionv1.Create, podKind, "pods", "", "web", podObject("web", `{"containers":`+containers(img)+`}`), ""))
+	if resp := postTo(b, h, "/validate", body); !resp.Allowed {
+		b.Fatalf("signed pod denied: %+v", resp.Result)
+	}
+	before := f.requests.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", "/validate", bytes.NewReader(body))
+		w := &recorder{header: http.Header{}, body: &bytes.Buffer{}, code: 200}
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatal(w.code)
+		}
+	}
+	b.StopTimer()
+	if n := f.requests.Load() - before; n != 0 {
+		b.Fatalf("%d registry requests while cached", n)
 	}
 }

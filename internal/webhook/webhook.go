@@ -26,6 +26,7 @@ import (
 
 	"github.com/mamori-dev/mamori/pkg/exception"
 	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/imagepolicy"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
@@ -51,6 +52,13 @@ type Config struct {
 	// holding at midnight without a redeploy.
 	Exceptions *exception.Set
 	Now        func() time.Time
+	// Images verifies container images against ImageVerificationPolicies
+	// (pods, workloads' pod templates and ephemeral containers) and, on
+	// /mutate, pins the verified tags of policies with mutateDigest to
+	// their digests; nil turns both off. Its Timeout must stay below the
+	// webhook configurations' timeoutSeconds; the handler also stops
+	// verifying before the deadline the API server sends.
+	Images *imagepolicy.Engine
 	// Namespaces and ServiceAccounts are looked up in the cluster.
 	Namespaces      policy.Namespaces
 	ServiceAccounts misconfig.ServiceAccounts
@@ -58,7 +66,7 @@ type Config struct {
 	Metrics         *Metrics
 }
 
-// Handler serves /validate, /healthz, /readyz and /metrics.
+// Handler serves /validate, /mutate, /healthz, /readyz and /metrics.
 type Handler struct {
 	cfg   Config
 	eval  *policy.Evaluator
@@ -89,6 +97,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, eval: cfg.Policies.NewEvaluator(cfg.Namespaces, nil)}
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST /validate", h.validate)
+	h.mux.HandleFunc("POST /mutate", h.mutate)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !h.ready.Load() {
@@ -108,45 +117,75 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	review, ok := h.readReview(w, r)
+	if !ok {
+		return
+	}
+	req := review.Request
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	resp, decision := h.Review(ctx, req)
+	h.respond(w, review, resp)
+	dry := req.DryRun != nil && *req.DryRun
+	h.cfg.Metrics.observe(string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
+}
+
+// readReview decodes an AdmissionReview request, or answers 400 saying
+// what is wrong with it.
+func (h *Handler) readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		h.badRequest(w, fmt.Sprintf("content type %q: want application/json", ct))
-		return
+		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
 	if err != nil {
 		h.badRequest(w, fmt.Sprintf("read body: %v", err))
-		return
+		return nil, false
 	}
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil {
 		h.badRequest(w, fmt.Sprintf("decode AdmissionReview: %v", err))
-		return
+		return nil, false
 	}
 	if review.Request == nil {
 		h.badRequest(w, "AdmissionReview has no request")
-		return
+		return nil, false
 	}
 	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" {
 		h.badRequest(w, fmt.Sprintf("got %s %s: want admission.k8s.io/v1 AdmissionReview", review.APIVersion, review.Kind))
-		return
+		return nil, false
 	}
 	req := review.Request
 	for what, raw := range map[string][]byte{"object": req.Object.Raw, "oldObject": req.OldObject.Raw, "options": req.Options.Raw} {
 		// Unmarshal has validated the JSON; it must also be an object.
 		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] != '{' {
 			h.badRequest(w, fmt.Sprintf("request.%s is not a JSON object", what))
-			return
+			return nil, false
 		}
 	}
-	resp, decision := h.Review(r.Context(), req)
-	resp.UID = req.UID
+	return &review, true
+}
+
+// respond writes the response to a review.
+func (h *Handler) respond(w http.ResponseWriter, review *admissionv1.AdmissionReview, resp *admissionv1.AdmissionResponse) {
+	resp.UID = review.Request.UID
 	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(&out); err != nil {
-		h.cfg.Log.Error("write admission response", "uid", req.UID, "err", err)
+		h.cfg.Log.Error("write admission response", "uid", review.Request.UID, "err", err)
 	}
-	dry := req.DryRun != nil && *req.DryRun
-	h.cfg.Metrics.observe(string(req.Operation), req.Kind.Kind, decision, dry, time.Since(start))
+}
+
+// requestContext bounds a review by the deadline the API server sends in
+// the timeout parameter, less a margin to write the answer: a registry
+// that hangs then ends in the image policy's failurePolicy, not in the
+// webhook configuration's.
+func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	t, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || t <= 0 {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), t-min(time.Second, t/4))
 }
 
 func (h *Handler) badRequest(w http.ResponseWriter, msg string) {
@@ -202,12 +241,52 @@ func (h *Handler) Judge(ctx context.Context, req *admissionv1.AdmissionRequest) 
 			}
 		}
 	}
+	// Image verification: its denials are findings under each policy's
+	// rule, so exceptions and modes apply to them as to every other check.
+	var ignored map[string]bool
+	if obj != nil && h.cfg.Images != nil && judgesImages(req) {
+		var old map[string]any
+		if preq.OldObject != nil {
+			old = preq.OldObject.Object
+		}
+		res := obj.Resource()
+		if res.Namespace == "" {
+			res.Namespace = req.Namespace
+		}
+		ij, err := h.judgeImages(ctx, req, res, obj.Data(), old)
+		if err != nil {
+			j.Errors = append(j.Errors, finding.Problem{Message: err.Error()})
+		}
+		if ij != nil {
+			for id, m := range ij.modes {
+				modes[id] = m
+			}
+			rep.Findings = append(rep.Findings, ij.findings...)
+			rep.Findings = append(rep.Findings, ij.ignored...)
+			for _, f := range ij.ignored {
+				if ignored == nil {
+					ignored = map[string]bool{}
+				}
+				ignored[f.Fingerprint] = true
+			}
+			if len(ij.verified) > 0 {
+				if j.AuditAnnotations == nil {
+					j.AuditAnnotations = map[string]string{}
+				}
+				j.AuditAnnotations[verifiedAnnotation] = strings.Join(ij.verified, "; ")
+			}
+		}
+	}
 	if h.cfg.Exceptions != nil {
 		h.cfg.Exceptions.Apply(rep, h.cfg.Now())
 	}
 	j.Suppressed = rep.Suppressed
 	for _, f := range rep.Findings {
 		mode, custom := modes[f.CheckID()]
+		if ignored[f.Fingerprint] {
+			// Admitted by failurePolicy Ignore: said, never denied.
+			mode, custom = policy.Warn, true
+		}
 		if !custom {
 			mode = h.cfg.BuiltinMode
 			if f.Severity() < h.cfg.EnforceSeverity && mode == policy.Enforce {
