@@ -27,6 +27,8 @@ import (
 
 	"github.com/mamori-dev/mamori/internal/webhook"
 	"github.com/mamori-dev/mamori/pkg/finding"
+	"github.com/mamori-dev/mamori/pkg/imagepolicy"
+	"github.com/mamori-dev/mamori/pkg/imagesig"
 	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
 )
@@ -45,18 +47,36 @@ type webhookFlags struct {
 	logFormat                     string
 	reloadInterval, shutdownGrace time.Duration
 	pprofAddr                     string
+	registryTimeout               time.Duration
+	imageCacheSize                int
 }
 
 func newWebhook(stdio IO) *cobra.Command {
 	var fl webhookFlags
 	cmd := &cobra.Command{
 		Use:   "webhook",
-		Short: "Serve the validating admission webhook (HTTPS: /validate, /healthz, /readyz, /metrics)",
+		Short: "Serve the admission webhook (HTTPS: /validate, /mutate, /healthz, /readyz, /metrics)",
 		Long: `The webhook judges admission requests with the built-in checks, Pod Security
 Standards, CEL policies (each with its mode: enforce denies, warn returns
 warnings, audit adds audit annotations) and exceptions, exactly as
 'mamori scan config' judges manifests. Built-in findings at or above
---enforce-severity follow --builtin-mode; those below warn.`,
+--enforce-severity follow --builtin-mode; those below warn.
+
+ImageVerificationPolicy documents in the --policy paths (beside Policy
+documents) have the images of pods, of workloads' pod templates and of
+ephemeral containers verified: signatures and attestations, by key or
+keyless identity. A denial follows the policy's mode and its exceptions like
+any other check; a registry that cannot be read within --registry-timeout
+follows the policy's failurePolicy. Verdicts are cached by digest
+(--image-cache-size). On UPDATE only images the object did not already run
+are verified. /mutate pins the verified tags of policies with mutateDigest to
+their digests (see 'mamori webhook manifest --mutate').
+
+Registry credentials come from the Docker config: $DOCKER_CONFIG/config.json
+(default ~/.docker/config.json) and the credential helpers it names; in a
+pod, mount a kubernetes.io/dockerconfigjson Secret as config.json and set
+DOCKER_CONFIG to its directory (the Helm chart's
+imageVerification.dockerConfigSecret does).`,
 		Example: `  mamori webhook --tls-cert-file /tls/tls.crt --tls-key-file /tls/tls.key --policy /policies
   mamori webhook --self-signed --self-signed-ca-out ca.pem --no-cluster --policy policies/`,
 		Args: cobra.NoArgs,
@@ -82,6 +102,8 @@ warnings, audit adds audit annotations) and exceptions, exactly as
 	f.DurationVar(&fl.reloadInterval, "tls-reload-interval", 10*time.Second, "how often to check the certificate files for changes")
 	f.DurationVar(&fl.shutdownGrace, "shutdown-grace", 10*time.Second, "how long to finish in-flight requests on SIGTERM")
 	f.StringVar(&fl.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, plain HTTP (e.g. 127.0.0.1:6060; off by default)")
+	f.DurationVar(&fl.registryTimeout, "registry-timeout", imagepolicy.DefaultTimeout, "how long verifying one image may take (resolve, fetch, verify); keep it below the webhook configurations' timeoutSeconds")
+	f.IntVar(&fl.imageCacheSize, "image-cache-size", imagepolicy.DefaultCacheSize, "image verdicts (and tag resolutions) kept in memory")
 	cmd.AddCommand(newWebhookManifest(stdio))
 	return cmd
 }
@@ -109,7 +131,7 @@ func runWebhook(ctx context.Context, stdio IO, fl *webhookFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := webhookConfig(ctx, fl)
+	cfg, imageSet, err := webhookConfig(ctx, fl)
 	if err != nil {
 		return err
 	}
@@ -162,7 +184,12 @@ func runWebhook(ctx context.Context, stdio IO, fl *webhookFlags) error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	log.Info("mamori webhook serving", "addr", ln.Addr().String(), "policies", len(cfg.Policies.Policies), "builtin", fl.builtin, "cluster", h)
+	imagePolicies := 0
+	if cfg.Images != nil {
+		imagePolicies = len(imageSet.Policies)
+	}
+	log.Info("mamori webhook serving", "addr", ln.Addr().String(), "policies", len(cfg.Policies.Policies), "imagePolicies", imagePolicies,
+		"builtin", fl.builtin, "cluster", h)
 	go func() {
 		if sync != nil && !sync(ctx) {
 			return
@@ -173,16 +200,23 @@ func runWebhook(ctx context.Context, stdio IO, fl *webhookFlags) error {
 	return webhook.Serve(ctx, ln, handler, tlsCfg, fl.shutdownGrace, log)
 }
 
-// webhookConfig loads what the webhook judges with.
-func webhookConfig(ctx context.Context, fl *webhookFlags) (webhook.Config, error) {
+// webhookConfig loads what the webhook judges with, and the image
+// policies its engine holds.
+func webhookConfig(ctx context.Context, fl *webhookFlags) (webhook.Config, *imagepolicy.Set, error) {
 	var cfg webhook.Config
-	set, problems, err := loadPolicies(ctx, fl.policies)
+	if fl.registryTimeout <= 0 {
+		return cfg, nil, fmt.Errorf("--registry-timeout %s: want a positive duration", fl.registryTimeout)
+	}
+	if fl.imageCacheSize <= 0 {
+		return cfg, nil, fmt.Errorf("--image-cache-size %d: want a positive number", fl.imageCacheSize)
+	}
+	set, imageSet, problems, err := loadBothPolicies(ctx, fl.policies)
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	exc, errs, err := loadIgnoreFiles(fl.ignoreFiles)
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	problems = append(problems, errs...)
 	if len(problems) > 0 {
@@ -192,26 +226,69 @@ func webhookConfig(ctx context.Context, fl *webhookFlags) (webhook.Config, error
 		for _, p := range problems {
 			msg += "\n  " + p.String()
 		}
-		return cfg, fmt.Errorf("policies or exceptions do not load:%s", msg)
+		return cfg, nil, fmt.Errorf("policies or exceptions do not load:%s", msg)
 	}
 	cfg.Policies, cfg.Exceptions = set, exc
+	if len(imageSet.Policies) > 0 {
+		// Credentials: the default keychain reads $DOCKER_CONFIG/config.json
+		// and its credential helpers.
+		cfg.Images = imagepolicy.NewEngine(imageSet, imagepolicy.Options{
+			Client:  imagesig.NewClient(imagesig.ClientOptions{}),
+			Timeout: fl.registryTimeout, CacheSize: fl.imageCacheSize,
+		})
+	}
 	if fl.builtin {
 		cfg.Scanner, err = misconfig.New(misconfig.Options{PSSLevel: fl.pssLevel, PSSVersion: fl.pssVersion})
 		if err != nil {
-			return cfg, err
+			return cfg, nil, err
 		}
 	}
 	switch m := policy.Mode(fl.builtinMode); m {
 	case policy.Enforce, policy.Warn, policy.Audit:
 		cfg.BuiltinMode = m
 	default:
-		return cfg, fmt.Errorf("--builtin-mode %q: want enforce, warn or audit", fl.builtinMode)
+		return cfg, nil, fmt.Errorf("--builtin-mode %q: want enforce, warn or audit", fl.builtinMode)
 	}
 	cfg.EnforceSeverity, err = finding.ParseSeverity(fl.enforceSeverity)
 	if err != nil {
-		return cfg, fmt.Errorf("--enforce-severity: %w", err)
+		return cfg, nil, fmt.Errorf("--enforce-severity: %w", err)
 	}
-	return cfg, nil
+	return cfg, imageSet, nil
+}
+
+// loadBothPolicies loads the Policy and the ImageVerificationPolicy
+// documents of the same paths. A file both loaders cannot read is reported
+// once, and a name used by both kinds is a problem: findings, exceptions
+// and modes go by it.
+func loadBothPolicies(ctx context.Context, paths []string) (*policy.Set, *imagepolicy.Set, []finding.Problem, error) {
+	set, problems, err := loadPolicies(ctx, paths)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	imageSet := &imagepolicy.Set{}
+	if len(paths) == 0 {
+		return set, imageSet, problems, nil
+	}
+	imageSet, more := imagepolicy.Load(ctx, paths)
+	seen := map[string]bool{}
+	for _, p := range problems {
+		seen[p.String()] = true
+	}
+	for _, p := range more {
+		if !seen[p.String()] {
+			seen[p.String()] = true
+			problems = append(problems, p)
+		}
+	}
+	for _, ip := range imageSet.Policies {
+		for _, p := range set.Policies {
+			if p.ID() == ip.ID() {
+				problems = append(problems, finding.Problem{File: ip.File, Line: ip.Line,
+					Message: fmt.Sprintf("%s %s: the name is taken by a Policy: give each check its own name", imagepolicy.Kind, ip.ID())})
+			}
+		}
+	}
+	return set, imageSet, problems, nil
 }
 
 // clusterLookups wires namespace and service account caches from the API
@@ -259,26 +336,36 @@ func newWebhookManifest(stdio IO) *cobra.Command {
 		output                string
 		policies              []string
 		timeout               int32
-		builtin               bool
+		builtin, mutate       bool
+		registryTimeout       time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "manifest",
-		Short: "Write the ValidatingWebhookConfiguration for the webhook, safe by default",
+		Short: "Write the webhook configurations (validating, and with --mutate mutating), safe by default",
 		Long: `Writes a ValidatingWebhookConfiguration with a timeout, the failure policy you
 choose (Fail: nothing unjudged gets in, but an unavailable webhook blocks
 changes; Ignore: the cluster keeps working when the webhook is down, unjudged),
 kube-system, kube-node-lease and the webhook's own namespace excluded,
 sideEffects None (so dry-run requests are judged too), and rules for just the
-resources the built-in checks and the given policies judge.`,
+resources the built-in checks and the given policies judge.
+
+When the policies include ImageVerificationPolicies, pods (with their
+ephemeralcontainers subresource) and the workloads with pod templates are
+sent, and --timeout must leave 2s beside --registry-timeout (the default
+timeout grows to fit). --mutate also writes a MutatingWebhookConfiguration
+calling /mutate for the same resources, which pins images verified by
+policies with mutateDigest to their digests: reinvocationPolicy IfNeeded,
+sideEffects None, the same failure policy and timeout.`,
 		Example: `  mamori webhook manifest --failure-policy Fail --namespace mamori-system --service mamori --ca-file ca.pem --policy policies/
-  mamori webhook manifest --failure-policy Ignore --url https://127.0.0.1:8443/validate --ca-file ca.pem`,
+  mamori webhook manifest --failure-policy Ignore --url https://127.0.0.1:8443/validate --ca-file ca.pem
+  mamori webhook manifest --failure-policy Fail --policy policies/ --mutate --registry-timeout 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if failurePolicy == "" {
 				return fmt.Errorf("--failure-policy is required: Fail (deny what cannot be judged) or Ignore (admit it)")
 			}
 			o.FailurePolicy = admissionregistrationv1.FailurePolicyType(failurePolicy)
-			o.TimeoutSeconds, o.Builtin = timeout, builtin
+			o.TimeoutSeconds, o.Builtin, o.RegistryTimeout = timeout, builtin, registryTimeout
 			if caFile != "" {
 				ca, err := os.ReadFile(caFile)
 				if err != nil {
@@ -289,7 +376,7 @@ resources the built-in checks and the given policies judge.`,
 			if o.URL != "" {
 				o.Service = ""
 			}
-			set, problems, err := loadPolicies(cmd.Context(), policies)
+			set, imageSet, problems, err := loadBothPolicies(cmd.Context(), policies)
 			if err != nil {
 				return err
 			}
@@ -299,7 +386,13 @@ resources the built-in checks and the given policies judge.`,
 			if len(problems) > 0 {
 				return &exitError{ExitError}
 			}
-			o.Policies = set
+			o.Policies, o.ImagePolicies = set, imageSet
+			if len(imageSet.Policies) > 0 && !cmd.Flags().Changed("timeout") {
+				o.TimeoutSeconds = max(o.TimeoutSeconds, webhook.MinTimeoutSeconds(registryTimeout))
+			}
+			if mutate && len(imageSet.Policies) == 0 {
+				return fmt.Errorf("--mutate: no ImageVerificationPolicy in the --policy paths, so nothing to pin")
+			}
 			vwc, err := webhook.Configuration(o)
 			if err != nil {
 				return err
@@ -308,16 +401,29 @@ resources the built-in checks and the given policies judge.`,
 			if err != nil {
 				return err
 			}
+			if mutate {
+				mwc, err := webhook.MutatingConfiguration(o)
+				if err != nil {
+					return err
+				}
+				more, err := yamlOf(mwc)
+				if err != nil {
+					return err
+				}
+				data = append(append(data, "---\n"...), more...)
+			}
 			return writeOutput(stdio, output, data)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.Name, "name", "mamori", "name of the ValidatingWebhookConfiguration")
+	f.StringVar(&o.Name, "name", "mamori", "name of the webhook configurations")
 	f.StringVar(&o.Namespace, "namespace", "mamori-system", "namespace the webhook runs in (always excluded)")
 	f.StringVar(&o.Service, "service", "mamori", "service in front of the webhook")
-	f.StringVar(&o.URL, "url", "", "call the webhook at this URL instead of a service")
+	f.StringVar(&o.URL, "url", "", "call the webhook at this URL instead of a service (its /validate; /mutate beside it)")
 	f.StringVar(&caFile, "ca-file", "", "CA bundle (PEM) the API server verifies the webhook's certificate with")
-	f.Int32Var(&timeout, "timeout", 5, "seconds the API server waits for the webhook (1-30)")
+	f.Int32Var(&timeout, "timeout", 5, "seconds the API server waits for the webhook (1-30); with image policies, at least --registry-timeout plus 2s")
+	f.DurationVar(&registryTimeout, "registry-timeout", imagepolicy.DefaultTimeout, "the webhook's --registry-timeout, which --timeout must leave room for")
+	f.BoolVar(&mutate, "mutate", false, "also write the MutatingWebhookConfiguration that pins verified images to their digests (/mutate)")
 	f.StringVar(&failurePolicy, "failure-policy", "", "Fail or Ignore: what the API server does when the webhook cannot answer (required)")
 	f.StringSliceVar(&o.ExcludeNamespaces, "exclude-namespace", nil, "more namespaces never sent to the webhook (repeatable)")
 	f.StringArrayVar(&policies, "policy", nil, "policies whose resources the webhook must see (repeatable)")
