@@ -17,7 +17,7 @@ import (
 // costLimit bounds one condition's evaluation, as the API server bounds a
 // ValidatingAdmissionPolicy expression: a predicate is attacker-supplied
 // data and an SBOM can be large.
-const costLimit = 10_000_000
+const costLimit = 1_000_000
 
 // maxExpression bounds the source of one condition.
 const maxExpression = 10_000
