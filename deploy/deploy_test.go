@@ -68,6 +68,76 @@ var renderings = []struct {
 			t.Error("webhook.caBundle not rendered")
 		}
 	}},
+	{name: "image verification", certManager: true, vals: helm.Values{Set: []string{
+		"certManager.enabled=true", "imageVerification.mutateDigests=true", "imageVerification.dockerConfigSecret=regcred",
+		"imageVerification.registryEgress.enabled=true", "imageVerification.registryTimeoutSeconds=5", "webhook.timeoutSeconds=7",
+	}}, more: checkImageVerification},
+}
+
+// checkImageVerification checks what the imageVerification values render:
+// the mutating webhook beside the validating one, the registry
+// credentials, the egress to registries.
+func checkImageVerification(t *testing.T, c *chartObjects) {
+	vwc := c.webhooks[0]
+	v := vwc.Webhooks[0]
+	mwc := one(t, c.mutating)
+	m := one(t, mwc.Webhooks)
+	if mwc.Name != vwc.Name || m.Name != "mutate.mamori.dev" {
+		t.Errorf("mutating webhook %s/%s", mwc.Name, m.Name)
+	}
+	if ref := m.ClientConfig.Service; ref == nil || ref.Path == nil || *ref.Path != "/mutate" || ref.Name != v.ClientConfig.Service.Name || *ref.Port != *v.ClientConfig.Service.Port {
+		t.Errorf("mutating clientConfig.service %+v, want the validating webhook's service at /mutate", ref)
+	}
+	if mwc.Annotations["cert-manager.io/inject-ca-from"] == "" || mwc.Annotations["cert-manager.io/inject-ca-from"] != vwc.Annotations["cert-manager.io/inject-ca-from"] {
+		t.Errorf("mutating webhook's CA injection %q, validating's %q", mwc.Annotations["cert-manager.io/inject-ca-from"], vwc.Annotations["cert-manager.io/inject-ca-from"])
+	}
+	if deref(m.ReinvocationPolicy) != admissionv1.IfNeededReinvocationPolicy || deref(m.SideEffects) != admissionv1.SideEffectClassNone ||
+		deref(m.TimeoutSeconds) != deref(v.TimeoutSeconds) || deref(m.FailurePolicy) != deref(v.FailurePolicy) || deref(m.MatchPolicy) != admissionv1.Equivalent {
+		t.Errorf("mutating webhook reinvocation %v, sideEffects %v, timeout %v, failurePolicy %v, matchPolicy %v: want IfNeeded, None and the validating webhook's",
+			deref(m.ReinvocationPolicy), deref(m.SideEffects), deref(m.TimeoutSeconds), deref(m.FailurePolicy), deref(m.MatchPolicy))
+	}
+	if fmt.Sprint(m.NamespaceSelector) != fmt.Sprint(v.NamespaceSelector) {
+		t.Errorf("mutating namespaceSelector %v, validating %v", m.NamespaceSelector, v.NamespaceSelector)
+	}
+	var resources []string
+	for _, r := range m.Rules {
+		resources = append(resources, r.Resources...)
+	}
+	for _, res := range []string{"pods", "pods/ephemeralcontainers", "replicationcontrollers", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs"} {
+		if !slices.Contains(resources, res) {
+			t.Errorf("mutating rules %v lack %s", resources, res)
+		}
+	}
+
+	pod := c.deployments[0].Spec.Template.Spec
+	ctr := pod.Containers[0]
+	if !slices.Contains(ctr.Args, "--registry-timeout=5s") {
+		t.Errorf("args %q lack --registry-timeout=5s", ctr.Args)
+	}
+	if !slices.ContainsFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "DOCKER_CONFIG" && e.Value == "/docker" }) {
+		t.Errorf("env %v: want DOCKER_CONFIG=/docker", ctr.Env)
+	}
+	vol := mountedVolume(pod, ctr, "/docker")
+	if vol == nil || vol.Secret == nil || vol.Secret.SecretName != "regcred" || len(vol.Secret.Items) != 1 ||
+		vol.Secret.Items[0].Key != ".dockerconfigjson" || vol.Secret.Items[0].Path != "config.json" {
+		t.Errorf("volume at /docker %+v: want Secret regcred's .dockerconfigjson as config.json", vol)
+	}
+	if !slices.ContainsFunc(c.netpols, func(p *networkingv1.NetworkPolicy) bool {
+		return slices.ContainsFunc(p.Spec.Egress, func(r networkingv1.NetworkPolicyEgressRule) bool {
+			return len(r.To) == 0 && len(r.Ports) == 1 && r.Ports[0].Port.IntValue() == 443
+		})
+	}) {
+		t.Error("no egress to registries on 443")
+	}
+}
+
+// TestChartRefusesShortTimeout: a webhook timeout that leaves no room for
+// the registry timeout is refused at render time.
+func TestChartRefusesShortTimeout(t *testing.T) {
+	_, problems := helm.Render(chart, chart, helm.Values{Set: []string{"imageVerification.registryTimeoutSeconds=4", "webhook.timeoutSeconds=5"}})
+	if len(problems) != 1 || !strings.Contains(problems[0].Message, "webhook.timeoutSeconds 5 must be at least imageVerification.registryTimeoutSeconds 4 + 2") {
+		t.Errorf("problems %v: want the timeouts refused", problems)
+	}
 }
 
 // TestChartScansClean scans the chart as `mamori scan config --fail-on HIGH`
@@ -249,6 +319,21 @@ func TestChartObjects(t *testing.T) {
 				t.Errorf("namespace shop is excluded (namespaceSelector %s)", nsSel)
 			}
 
+			// Image verification: the registry timeout leaves the API
+			// server's timeout 2s; the mutating webhook only when asked.
+			var registryTimeout int32
+			for _, a := range ctr.Args {
+				if v, ok := strings.CutPrefix(a, "--registry-timeout="); ok {
+					fmt.Sscanf(v, "%ds", &registryTimeout)
+				}
+			}
+			if registryTimeout < 1 || wh.TimeoutSeconds == nil || *wh.TimeoutSeconds < registryTimeout+2 {
+				t.Errorf("--registry-timeout %ds, timeoutSeconds %v: want a registry timeout 2s below it", registryTimeout, deref(wh.TimeoutSeconds))
+			}
+			if mutating := slices.Contains(r.vals.Set, "imageVerification.mutateDigests=true"); mutating != (len(c.mutating) > 0) {
+				t.Errorf("%d MutatingWebhookConfigurations, imageVerification.mutateDigests %v", len(c.mutating), mutating)
+			}
+
 			if r.more != nil {
 				r.more(t, c)
 			}
@@ -291,6 +376,7 @@ type chartObjects struct {
 	roles           []*rbacv1.ClusterRole
 	bindings        []*rbacv1.ClusterRoleBinding
 	webhooks        []*admissionv1.ValidatingWebhookConfiguration
+	mutating        []*admissionv1.MutatingWebhookConfiguration
 	configMaps      []*corev1.ConfigMap
 	certificates    []*manifest.Object // cert-manager's; no Go types here
 }
@@ -318,6 +404,8 @@ func decodeAll(t *testing.T, objs []*manifest.Object) *chartObjects {
 			c.bindings = append(c.bindings, decode[rbacv1.ClusterRoleBinding](t, o))
 		case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
 			c.webhooks = append(c.webhooks, decode[admissionv1.ValidatingWebhookConfiguration](t, o))
+		case "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration":
+			c.mutating = append(c.mutating, decode[admissionv1.MutatingWebhookConfiguration](t, o))
 		case "v1 ConfigMap":
 			c.configMaps = append(c.configMaps, decode[corev1.ConfigMap](t, o))
 		case "cert-manager.io/v1 Certificate":
