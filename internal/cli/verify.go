@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -595,9 +596,13 @@ type celCondition struct {
 
 type conditionEnv struct{ env *cel.Env }
 
-// conditionCostLimit bounds one evaluation, as imagepolicy does: the
-// predicate is data an attacker may have written.
-const conditionCostLimit = 10_000_000
+// Limits as imagepolicy's: the cost of one evaluation as the API server
+// bounds a ValidatingAdmissionPolicy expression (the predicate is data an
+// attacker may have written), and the length of an expression.
+const (
+	conditionCostLimit = 1_000_000
+	maxCondition       = 10_000
+)
 
 func newConditionEnv() (*conditionEnv, error) {
 	env, err := cel.NewEnv(
@@ -617,6 +622,9 @@ func newConditionEnv() (*conditionEnv, error) {
 }
 
 func (e *conditionEnv) compile(expr string) (*celCondition, error) {
+	if len(expr) > maxCondition {
+		return nil, fmt.Errorf("longer than %d characters", maxCondition)
+	}
 	ast, iss := e.env.Compile(expr)
 	if iss.Err() != nil {
 		var msgs []string
@@ -639,10 +647,10 @@ func (c *celCondition) eval(ctx context.Context, st *imagesig.Statement, image, 
 	statement := map[string]any{}
 	var predicate any
 	if st != nil {
-		predicate = st.Predicate
+		predicate = celData(st.Predicate)
 		subjects := make([]any, len(st.Subject))
 		for i, s := range st.Subject {
-			subjects[i] = map[string]any(s)
+			subjects[i] = celData(map[string]any(s))
 		}
 		statement = map[string]any{"_type": st.Type, "predicateType": st.PredicateType, "subject": subjects, "predicate": predicate}
 	}
@@ -650,6 +658,9 @@ func (c *celCondition) eval(ctx context.Context, st *imagesig.Statement, image, 
 		"predicate": predicate, "statement": statement, "image": image, "digest": digest, "now": now,
 	})
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return false, fmt.Errorf("timed out: %w", ctx.Err())
+		}
 		return false, err
 	}
 	b, ok := out.Value().(bool)
@@ -657,6 +668,53 @@ func (c *celCondition) eval(ctx context.Context, st *imagesig.Statement, image, 
 		return false, fmt.Errorf("evaluated to %s, not bool", out.Type().TypeName())
 	}
 	return b, nil
+}
+
+// celData turns JSON numbers decoded as json.Number, which CEL does not
+// know, into int64 or float64. Statements are shared, so what changes is
+// copied, never edited.
+func celData(v any) any {
+	out, _ := celValue(v)
+	return out
+}
+
+// celValue is celData, and whether anything changed.
+func celValue(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i, true
+		}
+		f, _ := x.Float64()
+		return f, true
+	case map[string]any:
+		var m map[string]any
+		for k, e := range x {
+			if c, changed := celValue(e); changed {
+				if m == nil {
+					m = maps.Clone(x)
+				}
+				m[k] = c
+			}
+		}
+		if m != nil {
+			return m, true
+		}
+	case []any:
+		var l []any
+		for i, e := range x {
+			if c, changed := celValue(e); changed {
+				if l == nil {
+					l = slices.Clone(x)
+				}
+				l[i] = c
+			}
+		}
+		if l != nil {
+			return l, true
+		}
+	}
+	return v, false
 }
 
 // writeVerifyTable writes what was checked of each image, for people.

@@ -717,3 +717,49 @@ func TestDocConditions(t *testing.T) {
 	bad[len(bad)-1] = strings.Replace(bad[len(bad)-1], "acme/shop", "acme/other", 1)
 	verifyJSON(t, ExitFindings, append(append([]string{"--key", kp.pub}, bad...), images["good"].String())...)
 }
+
+// TestConditionEval: --condition sees what policy conditions see, numbers
+// decoded as json.Number included (without the shared statement being
+// edited), and an expression too costly for the limit is an error.
+func TestConditionEval(t *testing.T) {
+	env, err := newConditionEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]any, 2000)
+	for i := range items {
+		items[i] = json.Number(fmt.Sprint(i))
+	}
+	st := &imagesig.Statement{Type: "https://in-toto.io/Statement/v1", PredicateType: imagesig.PredicateVuln,
+		Subject:   []map[string]any{{"name": "r/x", "digest": map[string]any{"sha256": "ab"}}},
+		Predicate: map[string]any{"count": json.Number("3"), "ratio": json.Number("0.5"), "items": items, "name": "x"}}
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		expr string
+		want bool
+		err  string
+	}{
+		{`predicate.count == 3 && predicate.ratio < 1`, true, ""},
+		{`predicate.count > 2.5`, true, ""},
+		{`statement.predicateType == "` + imagesig.PredicateVuln + `" && statement.subject[0].digest.sha256 == "ab"`, true, ""},
+		{`image == "r/x:1" && digest == "sha256:ab" && now == timestamp("2026-05-01T00:00:00Z")`, true, ""},
+		{`predicate.name.upperAscii() == "X" && predicate.?missing.orValue(1) == 1`, true, ""},
+		{`predicate.missing == 1`, false, "no such key: missing"},
+		{`predicate.items.all(x, predicate.items.all(y, x != y || x == y))`, false, "cost limit"},
+	} {
+		c, err := env.compile(tt.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.expr, err)
+		}
+		got, err := c.eval(context.Background(), st, "r/x:1", "sha256:ab", now)
+		if got != tt.want || (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s = %v, %v; want %v, %q", tt.expr, got, err, tt.want, tt.err)
+		}
+	}
+	if _, ok := st.Predicate.(map[string]any)["count"].(json.Number); !ok {
+		t.Error("the statement was edited")
+	}
+	if _, err := env.compile(strings.Repeat("true && ", 2000) + "true"); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("a long expression: %v", err)
+	}
+}
