@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/ext"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
@@ -182,7 +179,7 @@ type verifyPlan struct {
 	all          bool
 	signatures   bool
 	attestations []string
-	conditions   []*celCondition
+	conditions   []*imagepolicy.Condition
 }
 
 func runVerifyImage(cmd *cobra.Command, stdio IO, fl *verifyFlags, args []string) error {
@@ -358,12 +355,8 @@ func (fl *verifyFlags) plan() (*verifyPlan, error) {
 	if len(fl.conditions) > 0 && len(p.attestations) == 0 {
 		return nil, errors.New("--condition applies to attestations: give --attestation TYPE")
 	}
-	env, err := newConditionEnv()
-	if err != nil {
-		return nil, err
-	}
 	for _, c := range fl.conditions {
-		cc, err := env.compile(c)
+		cc, err := imagepolicy.CompileCondition(c)
 		if err != nil {
 			return nil, fmt.Errorf("--condition %q: %w", c, err)
 		}
@@ -468,14 +461,14 @@ func (p *verifyPlan) verify(ctx context.Context, client *imagesig.Client, image 
 				er := evidenceResult{Evidence: e}
 				held := true
 				for _, c := range p.conditions {
-					cr := conditionResult{Expression: c.expr}
-					ok, err := c.eval(ctx, e.Statement, image, res.Digest, now)
+					cr := conditionResult{Expression: c.Expression}
+					ok, err := c.Eval(ctx, e.Statement, image, res.Digest, now)
 					switch {
 					case err != nil:
 						cr.Error = err.Error()
-						failures = append(failures, fmt.Sprintf("%s: condition %s: %v", e.Location, c.expr, err))
+						failures = append(failures, fmt.Sprintf("%s: condition %s: %v", e.Location, c.Expression, err))
 					case !ok:
-						failures = append(failures, fmt.Sprintf("%s: condition %s is false", e.Location, c.expr))
+						failures = append(failures, fmt.Sprintf("%s: condition %s is false", e.Location, c.Expression))
 					}
 					cr.Held = ok && err == nil
 					held = held && cr.Held
@@ -584,137 +577,6 @@ func verifyByPolicy(ctx context.Context, eng *imagepolicy.Engine, images []strin
 		}
 	}
 	return results
-}
-
-// celCondition is a --condition: the same environment as the conditions
-// of ImageVerificationPolicy attestations (pkg/imagepolicy), so that an
-// expression tried here behaves the same in a policy.
-type celCondition struct {
-	expr string
-	prog cel.Program
-}
-
-type conditionEnv struct{ env *cel.Env }
-
-// Limits as imagepolicy's: the cost of one evaluation as the API server
-// bounds a ValidatingAdmissionPolicy expression (the predicate is data an
-// attacker may have written), and the length of an expression.
-const (
-	conditionCostLimit = 1_000_000
-	maxCondition       = 10_000
-)
-
-func newConditionEnv() (*conditionEnv, error) {
-	env, err := cel.NewEnv(
-		cel.Variable("predicate", cel.DynType),
-		cel.Variable("statement", cel.DynType),
-		cel.Variable("image", cel.StringType),
-		cel.Variable("digest", cel.StringType),
-		cel.Variable("now", cel.TimestampType),
-		ext.Strings(),
-		cel.OptionalTypes(),
-		cel.CrossTypeNumericComparisons(true),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("CEL environment: %w", err)
-	}
-	return &conditionEnv{env: env}, nil
-}
-
-func (e *conditionEnv) compile(expr string) (*celCondition, error) {
-	if len(expr) > maxCondition {
-		return nil, fmt.Errorf("longer than %d characters", maxCondition)
-	}
-	ast, iss := e.env.Compile(expr)
-	if iss.Err() != nil {
-		var msgs []string
-		for _, e := range iss.Errors() {
-			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
-		}
-		return nil, fmt.Errorf("compilation failed: %s", strings.Join(msgs, "; "))
-	}
-	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
-		return nil, fmt.Errorf("must evaluate to bool, not %s", t)
-	}
-	prog, err := e.env.Program(ast, cel.CostLimit(conditionCostLimit), cel.InterruptCheckFrequency(100))
-	if err != nil {
-		return nil, err
-	}
-	return &celCondition{expr: expr, prog: prog}, nil
-}
-
-func (c *celCondition) eval(ctx context.Context, st *imagesig.Statement, image, digest string, now time.Time) (bool, error) {
-	statement := map[string]any{}
-	var predicate any
-	if st != nil {
-		predicate = celData(st.Predicate)
-		subjects := make([]any, len(st.Subject))
-		for i, s := range st.Subject {
-			subjects[i] = celData(map[string]any(s))
-		}
-		statement = map[string]any{"_type": st.Type, "predicateType": st.PredicateType, "subject": subjects, "predicate": predicate}
-	}
-	out, _, err := c.prog.ContextEval(ctx, map[string]any{
-		"predicate": predicate, "statement": statement, "image": image, "digest": digest, "now": now,
-	})
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return false, fmt.Errorf("timed out: %w", ctx.Err())
-		}
-		return false, err
-	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("evaluated to %s, not bool", out.Type().TypeName())
-	}
-	return b, nil
-}
-
-// celData turns JSON numbers decoded as json.Number, which CEL does not
-// know, into int64 or float64. Statements are shared, so what changes is
-// copied, never edited.
-func celData(v any) any {
-	out, _ := celValue(v)
-	return out
-}
-
-// celValue is celData, and whether anything changed.
-func celValue(v any) (any, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, true
-		}
-		f, _ := x.Float64()
-		return f, true
-	case map[string]any:
-		var m map[string]any
-		for k, e := range x {
-			if c, changed := celValue(e); changed {
-				if m == nil {
-					m = maps.Clone(x)
-				}
-				m[k] = c
-			}
-		}
-		if m != nil {
-			return m, true
-		}
-	case []any:
-		var l []any
-		for i, e := range x {
-			if c, changed := celValue(e); changed {
-				if l == nil {
-					l = slices.Clone(x)
-				}
-				l[i] = c
-			}
-		}
-		if l != nil {
-			return l, true
-		}
-	}
-	return v, false
 }
 
 // writeVerifyTable writes what was checked of each image, for people.

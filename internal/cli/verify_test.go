@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/mamori-dev/mamori/pkg/imagepolicy"
 	"github.com/mamori-dev/mamori/pkg/imagesig"
 	"github.com/mamori-dev/mamori/pkg/imagesig/sigtest"
 )
@@ -722,10 +723,6 @@ func TestDocConditions(t *testing.T) {
 // decoded as json.Number included (without the shared statement being
 // edited), and an expression too costly for the limit is an error.
 func TestConditionEval(t *testing.T) {
-	env, err := newConditionEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
 	items := make([]any, 2000)
 	for i := range items {
 		items[i] = json.Number(fmt.Sprint(i))
@@ -747,11 +744,11 @@ func TestConditionEval(t *testing.T) {
 		{`predicate.missing == 1`, false, "no such key: missing"},
 		{`predicate.items.all(x, predicate.items.all(y, x != y || x == y))`, false, "cost limit"},
 	} {
-		c, err := env.compile(tt.expr)
+		c, err := imagepolicy.CompileCondition(tt.expr)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.expr, err)
 		}
-		got, err := c.eval(context.Background(), st, "r/x:1", "sha256:ab", now)
+		got, err := c.Eval(context.Background(), st, "r/x:1", "sha256:ab", now)
 		if got != tt.want || (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%s = %v, %v; want %v, %q", tt.expr, got, err, tt.want, tt.err)
 		}
@@ -759,7 +756,7 @@ func TestConditionEval(t *testing.T) {
 	if _, ok := st.Predicate.(map[string]any)["count"].(json.Number); !ok {
 		t.Error("the statement was edited")
 	}
-	if _, err := env.compile(strings.Repeat("true && ", 2000) + "true"); err == nil || !strings.Contains(err.Error(), "longer than") {
+	if _, err := imagepolicy.CompileCondition(strings.Repeat("true && ", 2000) + "true"); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("a long expression: %v", err)
 	}
 }

@@ -164,3 +164,23 @@ func (c *Condition) eval(ctx context.Context, v vars) (bool, error) {
 	}
 	return b, nil
 }
+
+// CompileCondition compiles a condition on attestations in the environment
+// of policy conditions, so that `mamori verify image --condition` and a
+// policy judge an expression alike.
+func CompileCondition(expr string) (*Condition, error) {
+	env, err := newCELEnv()
+	if err != nil {
+		return nil, fmt.Errorf("CEL environment: %w", err)
+	}
+	prog, err := env.compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return &Condition{Expression: expr, prog: prog}, nil
+}
+
+// Eval evaluates the condition on a verified attestation's statement.
+func (c *Condition) Eval(ctx context.Context, st *imagesig.Statement, image, digest string, now time.Time) (bool, error) {
+	return c.eval(ctx, statementVars(st, image, digest, now))
+}

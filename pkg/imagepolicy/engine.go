@@ -159,14 +159,14 @@ func (e *Engine) Check(ctx context.Context, images []string) []Decision {
 // checkImage judges one image against the policies that match it.
 func (e *Engine) checkImage(ctx context.Context, image string) []Decision {
 	ref, perr := parseRef(image)
-	forms := []string{image}
+	forms, excl := []string{image}, []string{image}
 	if perr == nil {
-		forms = ref.forms()
+		forms, excl = ref.forms(), ref.excludeForms()
 	}
 	var out []Decision
 	var pending []int // decisions that need the registry
 	for _, p := range e.set.Load().Policies {
-		if !p.matches(forms) {
+		if !p.matches(forms, excl) {
 			continue
 		}
 		d := Decision{Image: image, Policy: p}

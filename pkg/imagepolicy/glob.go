@@ -50,9 +50,30 @@ func parseRef(s string) (imageRef, error) {
 	return r, nil
 }
 
+// repoName is registry/repository with the registry as the runtime
+// reaches it: host names are case-insensitive, a trailing dot and the
+// default HTTPS port name the same registry.
+func (r imageRef) repoName() string {
+	return normHost(r.repo.RegistryStr()) + "/" + r.repo.RepositoryStr()
+}
+
+// normHost lower-cases a registry host and drops a trailing dot and the
+// default port, so that a pattern cannot be dodged by spelling the host
+// another way.
+func normHost(h string) string {
+	h = strings.ToLower(h)
+	if host, port, ok := strings.Cut(h, ":"); ok && port == "443" {
+		h = host
+	}
+	if host, port, ok := strings.Cut(h, ":"); ok {
+		return strings.TrimSuffix(host, ".") + ":" + port
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
 // normalised is registry/repo[:tag][@digest].
 func (r imageRef) normalised() string {
-	s := r.repo.Name()
+	s := r.repoName()
 	if r.tag != "" {
 		s += ":" + r.tag
 	}
@@ -66,7 +87,7 @@ func (r imageRef) normalised() string {
 // reference and its shorter forms, so that a pattern naming a repository
 // matches every tag and digest of it.
 func (r imageRef) forms() []string {
-	repo := r.repo.Name()
+	repo := r.repoName()
 	f := []string{r.normalised()}
 	if r.tag != "" && r.digest != "" {
 		f = append(f, repo+":"+r.tag, repo+"@"+r.digest)
@@ -75,6 +96,17 @@ func (r imageRef) forms() []string {
 		f = append(f, repo)
 	}
 	return f
+}
+
+// excludeForms are the forms an exclusion is matched against: with a
+// digest written, the tag says nothing about what runs, so "x:debug"
+// does not exclude "x:debug@sha256:…".
+func (r imageRef) excludeForms() []string {
+	if r.digest == "" {
+		return r.forms()
+	}
+	repo := r.repoName()
+	return []string{r.normalised(), repo + "@" + r.digest, repo}
 }
 
 // glob is a compiled image pattern: '*' matches within a path segment,
@@ -142,10 +174,15 @@ func normalisePattern(p string) string {
 		}
 		return name.DefaultRegistry + "/" + p
 	}
-	if first == "docker.io" {
+	first = normHost(first)
+	if first == "docker.io" || first == name.DefaultRegistry {
+		// Official images live under library/, as the runtime reads them.
+		if !strings.Contains(rest, "/") && !strings.ContainsAny(rest, "*?") {
+			rest = "library/" + rest
+		}
 		return name.DefaultRegistry + "/" + rest
 	}
-	return p
+	return first + "/" + rest
 }
 
 // looksLikeRegistry is Docker's rule for the first path component.
@@ -178,7 +215,7 @@ func compileRegistry(pattern string) (*registryGlob, error) {
 	if pattern == "docker.io" {
 		pattern = name.DefaultRegistry
 	}
-	expr := "^" + strings.ReplaceAll(regexp.QuoteMeta(strings.ToLower(pattern)), `\*`, `[^.:]*`) + "$"
+	expr := "^" + strings.ReplaceAll(regexp.QuoteMeta(normHost(pattern)), `\*`, `[^.:]*`) + "$"
 	re, err := regexp.Compile(expr)
 	if err != nil {
 		return nil, fmt.Errorf("registry %q: %w", pattern, err)
@@ -187,5 +224,5 @@ func compileRegistry(pattern string) (*registryGlob, error) {
 }
 
 func (g *registryGlob) match(registry string) bool {
-	return g.re.MatchString(strings.ToLower(registry))
+	return g.re.MatchString(normHost(registry))
 }

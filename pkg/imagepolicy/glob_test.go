@@ -2,6 +2,25 @@ package imagepolicy
 
 import "testing"
 
+// TestExcludeByTagKeepsDigests: with a digest written, the digest runs,
+// so a tag in an exclusion does not exempt it.
+func TestExcludeByTagKeepsDigests(t *testing.T) {
+	const dig = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	inc, _ := compileGlob("registry.example.com/team/**")
+	exc, _ := compileGlob("registry.example.com/team/app:debug")
+	p := &Policy{images: []*glob{inc}, exclude: []*glob{exc}}
+	for image, want := range map[string]bool{
+		"registry.example.com/team/app:debug":            false,
+		"registry.example.com/team/app:debug@" + dig:     true,
+		"registry.example.com/team/app:1.0":              true,
+		"REGISTRY.example.com:443/team/app:debug@" + dig: true,
+	} {
+		if got := p.Matches(image); got != want {
+			t.Errorf("%s: matched %v, want %v", image, got, want)
+		}
+	}
+}
+
 func TestGlobMatch(t *testing.T) {
 	const dig = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
@@ -47,6 +66,15 @@ func TestGlobMatch(t *testing.T) {
 		{"nginx", "registry.example.com/nginx", false},
 		{"localhost/app", "localhost/app:1", true},
 		{"localhost:5000/*", "localhost:5000/app", true},
+		// A host spelt another way is the same registry (review finding:
+		// these skipped signature policies).
+		{"registry.example.com/team/**", "REGISTRY.EXAMPLE.COM/team/app:1", true},
+		{"registry.example.com/team/**", "registry.example.com:443/team/app:1", true},
+		{"registry.example.com/team/**", "registry.example.com./team/app:1", true},
+		{"Registry.Example.com:443/team/**", "registry.example.com/team/app:1", true},
+		{"registry.example.com/team/**", "registry.example.com:5000/team/app:1", false},
+		{"docker.io/nginx", "nginx", true},
+		{"docker.io/nginx", "docker.io/library/nginx:1", true},
 		// Regexp characters are literal.
 		{"registry.example.com/team/a.p", "registry.example.com/team/axp", false},
 		{"registry.example.com/team/a.p", "registry.example.com/team/a.p", true},

@@ -136,10 +136,10 @@ func (p *Policy) Authority(name string) *imagesig.Authority { return p.byName[na
 // not parse matches nothing.
 func (p *Policy) Matches(image string) bool {
 	r, err := parseRef(image)
-	return err == nil && p.matches(r.forms())
+	return err == nil && p.matches(r.forms(), r.excludeForms())
 }
 
-func (p *Policy) matches(forms []string) bool {
+func (p *Policy) matches(forms, excludeForms []string) bool {
 	in := false
 	for _, g := range p.images {
 		if g.match(forms) {
@@ -151,7 +151,7 @@ func (p *Policy) matches(forms []string) bool {
 		return false
 	}
 	for _, g := range p.exclude {
-		if g.match(forms) {
+		if g.match(excludeForms) {
 			return false
 		}
 	}
