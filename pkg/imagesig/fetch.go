@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -155,9 +157,11 @@ func (c *Client) Fetch(ctx context.Context, img name.Digest) (*Attached, error) 
 	parts := [3]*Attached{{Image: img}, {Image: img}, {Image: img}}
 	var errs [3]error
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = c.fetchClassic(ctx, parts[0], tag("sig"), KindSignature) })
-	wg.Go(func() { errs[1] = c.fetchClassic(ctx, parts[1], tag("att"), KindAttestation) })
-	wg.Go(func() { errs[2] = c.fetchReferrers(ctx, parts[2]) })
+	budget := &atomic.Int64{}
+	budget.Store(maxFetchBytes)
+	wg.Go(func() { errs[0] = c.fetchClassic(ctx, parts[0], tag("sig"), KindSignature, budget) })
+	wg.Go(func() { errs[1] = c.fetchClassic(ctx, parts[1], tag("att"), KindAttestation, budget) })
+	wg.Go(func() { errs[2] = c.fetchReferrers(ctx, parts[2], budget) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -169,6 +173,31 @@ func (c *Client) Fetch(ctx context.Context, img name.Digest) (*Attached, error) 
 	return a, nil
 }
 
+// transient reports whether an error reading an attached object is the
+// registry failing (network, timeout, 5xx, throttling) rather than what
+// was attached being missing or broken. Only the first may make the
+// failure policy decide: anyone who can push to the repository can attach
+// a broken object, and that must not turn a verdict into "registry down".
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests ||
+			terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr)
+}
+
+// Limits on what one image may have attached, so that a repository
+// writer cannot make a verification read without end.
+const (
+	maxObjects    = 64        // layers of a .sig/.att manifest, bundles among referrers
+	maxFetchBytes = 128 << 20 // all attached objects of one image
+)
+
 func notFound(err error) bool {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
@@ -179,7 +208,7 @@ func notFound(err error) bool {
 
 // fetchClassic reads cosign's tag layout: one manifest whose layers are
 // the signatures (simple-signing payloads) or attestations (DSSE).
-func (c *Client) fetchClassic(ctx context.Context, a *Attached, t name.Tag, kind Kind) error {
+func (c *Client) fetchClassic(ctx context.Context, a *Attached, t name.Tag, kind Kind, budget *atomic.Int64) error {
 	img, err := remote.Image(t, c.remote(ctx)...)
 	if err != nil {
 		if notFound(err) {
@@ -196,6 +225,10 @@ func (c *Client) fetchClassic(ctx context.Context, a *Attached, t name.Tag, kind
 	}
 	for i, l := range m.Layers {
 		where := fmt.Sprintf("%s layer %d", t, i)
+		if i >= maxObjects {
+			a.Problems = append(a.Problems, fmt.Sprintf("%s: more than %d layers; the rest were not read", t, maxObjects))
+			break
+		}
 		want := mediaSimpleSigning
 		if kind == KindAttestation {
 			want = mediaDSSE
@@ -208,13 +241,13 @@ func (c *Client) fetchClassic(ctx context.Context, a *Attached, t name.Tag, kind
 			a.Problems = append(a.Problems, fmt.Sprintf("%s: %d bytes, more than the %d allowed", where, l.Size, maxBlob))
 			continue
 		}
-		layer, err := img.LayerByDigest(l.Digest)
+		data, err := c.readLayer(img, l.Digest, l.Size, budget)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", where, err)
-		}
-		data, err := readBlob(layer)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", where, err)
+			if transient(err) {
+				return fmt.Errorf("read %s: %w", where, err)
+			}
+			a.Problems = append(a.Problems, fmt.Sprintf("%s: %v", where, err))
+			continue
 		}
 		obj, err := classicObject(kind, data, l.Annotations)
 		if err != nil {
@@ -225,6 +258,18 @@ func (c *Client) fetchClassic(ctx context.Context, a *Attached, t name.Tag, kind
 		a.Objects = append(a.Objects, obj)
 	}
 	return nil
+}
+
+// readLayer reads one blob within the fetch's byte budget.
+func (c *Client) readLayer(img v1.Image, h v1.Hash, size int64, budget *atomic.Int64) ([]byte, error) {
+	if budget.Add(-size) < 0 {
+		return nil, fmt.Errorf("not read: the image's attached objects exceed %d bytes", maxFetchBytes)
+	}
+	layer, err := img.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	return readBlob(layer)
 }
 
 func readBlob(l v1.Layer) ([]byte, error) {
@@ -244,7 +289,7 @@ func readBlob(l v1.Layer) ([]byte, error) {
 }
 
 // fetchReferrers reads the Sigstore bundles among the image's referrers.
-func (c *Client) fetchReferrers(ctx context.Context, a *Attached) error {
+func (c *Client) fetchReferrers(ctx context.Context, a *Attached, budget *atomic.Int64) error {
 	idx, err := remote.Referrers(a.Image, c.remote(ctx)...)
 	if err != nil {
 		return fmt.Errorf("list referrers of %s: %w", a.Image, err)
@@ -253,6 +298,7 @@ func (c *Client) fetchReferrers(ctx context.Context, a *Attached) error {
 	if err != nil {
 		return fmt.Errorf("list referrers of %s: %w", a.Image, err)
 	}
+	read := 0
 	for _, d := range im.Manifests {
 		// Registries that predate the artifactType field (and the
 		// in-process test registry) report the config's media type.
@@ -261,13 +307,21 @@ func (c *Client) fetchReferrers(ctx context.Context, a *Attached) error {
 		}
 		ref := a.Image.Context().Digest(d.Digest.String())
 		where := ref.String()
-		img, err := remote.Image(ref, c.remote(ctx)...)
-		if err != nil {
-			return fmt.Errorf("read referrer %s: %w", where, err)
+		if read++; read > maxObjects {
+			a.Problems = append(a.Problems, fmt.Sprintf("%s: more than %d referrers; the rest were not read", a.Image, maxObjects))
+			break
 		}
-		m, err := img.Manifest()
+		img, err := remote.Image(ref, c.remote(ctx)...)
+		var m *v1.Manifest
+		if err == nil {
+			m, err = img.Manifest()
+		}
 		if err != nil {
-			return fmt.Errorf("read referrer %s: %w", where, err)
+			if transient(err) {
+				return fmt.Errorf("read referrer %s: %w", where, err)
+			}
+			a.Problems = append(a.Problems, fmt.Sprintf("%s: %v", where, err))
+			continue
 		}
 		if !strings.HasPrefix(m.ArtifactType, mediaBundlePrefix) {
 			continue
@@ -284,13 +338,13 @@ func (c *Client) fetchReferrers(ctx context.Context, a *Attached) error {
 			a.Problems = append(a.Problems, fmt.Sprintf("%s: bundle of %d bytes, more than the %d allowed", where, m.Layers[0].Size, maxBlob))
 			continue
 		}
-		layer, err := img.LayerByDigest(m.Layers[0].Digest)
+		data, err := c.readLayer(img, m.Layers[0].Digest, m.Layers[0].Size, budget)
 		if err != nil {
-			return fmt.Errorf("read referrer %s: %w", where, err)
-		}
-		data, err := readBlob(layer)
-		if err != nil {
-			return fmt.Errorf("read referrer %s: %w", where, err)
+			if transient(err) {
+				return fmt.Errorf("read referrer %s: %w", where, err)
+			}
+			a.Problems = append(a.Problems, fmt.Sprintf("%s: %v", where, err))
+			continue
 		}
 		obj, err := bundleObject(data)
 		if err != nil {

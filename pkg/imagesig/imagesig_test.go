@@ -517,3 +517,40 @@ func clearReferrers(t *testing.T, img name.Digest) {
 		}
 	}
 }
+
+// TestBrokenAttachmentsAreProblems: an attached object whose blob is
+// missing is what anyone who can push may attach, so it is a problem of
+// that object, never a registry error (which the failure policy decides,
+// and Ignore would admit).
+func TestBrokenAttachmentsAreProblems(t *testing.T) {
+	host := testRegistry(t, true)
+	img := pushImage(t, host, "app")
+	c := imagesig.NewClient(imagesig.ClientOptions{})
+	key := newKey(t, "ecdsa")
+	sign(t, c, img, keySigner(t, key), imagesig.LayoutBundle)
+	missing := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+	 "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},
+	 "layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":10,
+	  "annotations":{"dev.cosignproject.cosign/signature":"AA=="}}]}`
+	tag := img.Context().Tag("sha256-" + img.DigestStr()[7:] + ".sig")
+	if err := remote.Put(tag, rawManifest(missing)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Fetch(context.Background(), img)
+	if err != nil {
+		t.Fatalf("a broken attachment made the fetch fail: %v", err)
+	}
+	if len(a.Problems) != 1 || !strings.Contains(a.Problems[0], ".sig layer 0") {
+		t.Errorf("problems %q", a.Problems)
+	}
+	if ev, _ := a.Verify(&imagesig.Authority{Name: "k", Key: key.Public()}, imagesig.KindSignature, ""); len(ev) != 1 {
+		t.Errorf("the good signature beside it: %+v", ev)
+	}
+}
+
+type rawManifest string
+
+func (r rawManifest) RawManifest() ([]byte, error) { return []byte(r), nil }
+func (r rawManifest) MediaType() (types.MediaType, error) {
+	return types.OCIManifestSchema1, nil
+}

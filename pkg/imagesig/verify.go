@@ -101,13 +101,22 @@ func (a *Attached) verifyObject(obj *Object, auth *Authority, tm root.TrustedMat
 		return nil, errors.New("no signed timestamp, and the policy requires one")
 	}
 	var vopts []verify.VerifierOption
+	promised := false
+	for _, en := range entries {
+		promised = promised || en.HasInclusionPromise()
+	}
 	if useLog {
-		vopts = append(vopts, verify.WithTransparencyLog(1), verify.WithIntegratedTimestamps(1))
+		vopts = append(vopts, verify.WithTransparencyLog(1))
+		// Rekor v2 entries carry no integrated time: their time comes from
+		// a timestamp authority.
+		if promised {
+			vopts = append(vopts, verify.WithIntegratedTimestamps(1))
+		}
 	}
 	if useTS {
 		vopts = append(vopts, verify.WithSignedTimestamps(1))
 	}
-	if !useLog && !useTS {
+	if !(useLog && promised) && !useTS {
 		if cert != nil {
 			// A short-lived certificate then fails as expired: the
 			// signature cannot prove when it was made.
@@ -144,7 +153,7 @@ func (a *Attached) verifyObject(obj *Object, auth *Authority, tm root.TrustedMat
 	}
 	res, err := v.Verify(obj.entity, verify.NewPolicy(artifact, popts...))
 	if err != nil {
-		if cert != nil && !useLog && !useTS && time.Now().After(cert.NotAfter) {
+		if cert != nil && !(useLog && promised) && !useTS && time.Now().After(cert.NotAfter) {
 			return nil, fmt.Errorf("%w: the certificate expired at %s, and the signature has no log entry or signed timestamp to prove it was made before", err, cert.NotAfter.UTC().Format(time.RFC3339))
 		}
 		return nil, explain(err, auth)
