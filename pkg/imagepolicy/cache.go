@@ -72,8 +72,10 @@ func (c *lru[K, V]) len() int {
 // group runs one call per key at a time: concurrent callers of a key wait
 // for the call in flight and share its result.
 type group[V any] struct {
-	mu sync.Mutex
-	m  map[string]*call[V]
+	// timeout bounds each call, whoever started it.
+	timeout time.Duration
+	mu      sync.Mutex
+	m       map[string]*call[V]
 }
 
 type call[V any] struct {
@@ -101,9 +103,13 @@ func (g *group[V]) do(ctx context.Context, key string, fn func(context.Context) 
 	} else {
 		c = &call[V]{done: make(chan struct{}), callers: 1}
 		g.m[key] = c
+		// The call has its own budget: the first caller's deadline (which
+		// may be short) must not end it for a caller that came with more.
 		fctx := context.WithoutCancel(ctx)
 		cancel := context.CancelFunc(func() {})
-		if d, has := ctx.Deadline(); has {
+		if g.timeout > 0 {
+			fctx, cancel = context.WithTimeout(fctx, g.timeout)
+		} else if d, has := ctx.Deadline(); has {
 			fctx, cancel = context.WithDeadline(fctx, d)
 		}
 		go func() {

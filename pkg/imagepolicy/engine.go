@@ -87,6 +87,7 @@ func NewEngine(set *Set, o Options) *Engine {
 		verdicts: newLRU[verdictKey, *Decision](o.CacheSize),
 		tags:     newLRU[string, tagEntry](o.CacheSize),
 	}
+	e.resolves.timeout, e.fetches.timeout = o.Timeout, o.Timeout
 	e.set.Store(set)
 	return e
 }
@@ -248,6 +249,12 @@ func (e *Engine) checkImage(ctx context.Context, image string) []Decision {
 		transient := e.judge(ctx, d, ref, repoDigest, att, now)
 		if !transient && d.Policy.CacheTTL > 0 {
 			c := *d
+			// Predicates (SBOMs run to megabytes) were judged; the cached
+			// verdict keeps what verified, not what it said.
+			c.Evidence = slices.Clone(c.Evidence)
+			for j := range c.Evidence {
+				c.Evidence[j].Statement = nil
+			}
 			e.verdicts.put(e.key(d.Policy, repoDigest, image), &c, now.Add(d.Policy.CacheTTL))
 		}
 	}
