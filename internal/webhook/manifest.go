@@ -15,10 +15,12 @@ import (
 	"github.com/mamori-dev/mamori/pkg/policy"
 )
 
-// ManifestOptions describe the ValidatingWebhookConfiguration to write.
+// ManifestOptions describe the webhook configurations to write.
 type ManifestOptions struct {
-	Name string // configuration name; the webhook is validate.<Name>.dev
-	// Either a Service (Namespace/Service, port 443, /validate) or a URL.
+	Name string // configuration name (both kinds)
+	// Either a Service (Namespace/Service, port 443, /validate and
+	// /mutate) or a URL: the validating webhook's, whose trailing
+	// /validate the mutating one replaces with /mutate.
 	Namespace, Service string
 	URL                string
 	CABundle           []byte

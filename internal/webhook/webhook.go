@@ -1,7 +1,10 @@
-// Package webhook is mamori's validating admission webhook: it judges
-// admission requests with the same built-in checks, Pod Security Standards
+// Package webhook is mamori's admission webhook: it judges admission
+// requests with the same built-in checks, Pod Security Standards
 // evaluator, CEL policies and exceptions as `mamori scan config`, so the
-// cluster's front door and a developer's CI agree.
+// cluster's front door and a developer's CI agree. With
+// ImageVerificationPolicies it also verifies the signatures and
+// attestations of the images pods run (/validate), and can pin the
+// verified tags to their digests (/mutate).
 package webhook
 
 import (
