@@ -62,9 +62,9 @@ func Load(ctx context.Context, targets []string) (*Set, []finding.Problem) {
 	s := &Set{}
 	var problems []finding.Problem
 	for _, t := range targets {
-		files, err := policyFiles(t)
+		files, err := policy.Files(t)
 		if err != nil {
-			problems = append(problems, finding.Problem{File: t, Message: err.Error()})
+			problems = append(problems, finding.Problem{File: t, Message: "image policy: " + err.Error()})
 			continue
 		}
 		for _, f := range files {
@@ -562,34 +562,6 @@ func decodeStrict(o *manifest.Object, dst any) []finding.Problem {
 		problems = append(problems, finding.Problem{File: o.File, Line: line, Message: prefix + e.Error()})
 	}
 	return problems
-}
-
-// policyFiles lists the files of a target, sorted.
-func policyFiles(target string) ([]string, error) {
-	st, err := os.Stat(target)
-	if err != nil {
-		return nil, fmt.Errorf("image policy: %w", unwrapPath(err))
-	}
-	if !st.IsDir() {
-		return []string{target}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && p != target && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir
-		}
-		switch filepath.Ext(p) {
-		case ".yaml", ".yml", ".json":
-			if !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
-				files = append(files, p)
-			}
-		}
-		return nil
-	})
-	return files, err
 }
 
 func unwrapPath(err error) error {

@@ -87,9 +87,9 @@ func (s *Set) Load(ctx context.Context, targets []string) []finding.Problem {
 	var problems []finding.Problem
 	var files []string
 	for _, t := range targets {
-		found, err := policyFiles(t)
+		found, err := Files(t)
 		if err != nil {
-			problems = append(problems, finding.Problem{File: t, Message: err.Error()})
+			problems = append(problems, finding.Problem{File: t, Message: "policy: " + err.Error()})
 			continue
 		}
 		files = append(files, found...)
@@ -206,11 +206,13 @@ func (s *Set) compileFile(file string, data []byte) compiled {
 	return out
 }
 
-// policyFiles lists the files of a target, sorted.
-func policyFiles(target string) ([]string, error) {
+// Files lists the policy files of a target (a file, or the .yaml, .yml
+// and .json files under a directory, hidden ones left out), sorted. Both
+// policy kinds are read from the same targets.
+func Files(target string) ([]string, error) {
 	st, err := os.Stat(target)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", unwrapPath(err))
+		return nil, unwrapPath(err)
 	}
 	if !st.IsDir() {
 		return []string{target}, nil
