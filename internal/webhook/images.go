@@ -12,22 +12,9 @@ import (
 
 	"github.com/mamori-dev/mamori/pkg/finding"
 	"github.com/mamori-dev/mamori/pkg/imagepolicy"
+	"github.com/mamori-dev/mamori/pkg/misconfig"
 	"github.com/mamori-dev/mamori/pkg/policy"
 )
-
-// podSpecPaths says where each kind keeps its pod spec. Keys are
-// group/kind, as the request names the kind.
-var podSpecPaths = map[string][]string{
-	"/Pod":                   {"spec"},
-	"/PodTemplate":           {"template", "spec"},
-	"/ReplicationController": {"spec", "template", "spec"},
-	"apps/Deployment":        {"spec", "template", "spec"},
-	"apps/ReplicaSet":        {"spec", "template", "spec"},
-	"apps/StatefulSet":       {"spec", "template", "spec"},
-	"apps/DaemonSet":         {"spec", "template", "spec"},
-	"batch/Job":              {"spec", "template", "spec"},
-	"batch/CronJob":          {"spec", "jobTemplate", "spec", "template", "spec"},
-}
 
 // containerFields are the pod spec's container lists, in the order the
 // kubelet starts them.
@@ -47,10 +34,11 @@ type containerImage struct {
 // have none; a pod spec whose containers cannot be read is an error naming
 // the field.
 func imagesOf(group, kind string, obj map[string]any) ([]containerImage, error) {
-	segs, ok := podSpecPaths[group+"/"+kind]
+	path, ok := misconfig.PodSpecPath(group, kind)
 	if !ok || obj == nil {
 		return nil, nil
 	}
+	segs := strings.Split(path, ".")
 	var cur any = obj
 	for i, s := range segs {
 		m, ok := cur.(map[string]any)

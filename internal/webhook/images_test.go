@@ -672,7 +672,7 @@ func FuzzImagesOf(f *testing.F) {
 		if json.Unmarshal(data, &obj) != nil {
 			return
 		}
-		for key := range podSpecPaths {
+		for _, key := range []string{"/Pod", "/PodTemplate", "/ReplicationController", "apps/Deployment", "apps/StatefulSet", "batch/Job", "batch/CronJob"} {
 			group, kind, _ := strings.Cut(key, "/")
 			imgs, err := imagesOf(group, kind, obj)
 			if err != nil {

@@ -28,6 +28,21 @@ var templatePaths = map[string]string{
 	"batch/CronJob":          "spec.jobTemplate.spec.template",
 }
 
+// PodSpecPath returns where an object of group/kind keeps its pod spec, as
+// a dotted path ("spec.template.spec"; "spec" for a Pod), and whether the
+// kind has one. The admission webhook reads images at the same place the
+// checks read pods.
+func PodSpecPath(group, kind string) (string, bool) {
+	tp, ok := templatePaths[group+"/"+kind]
+	if !ok {
+		return "", false
+	}
+	if tp == "" {
+		return "spec", true
+	}
+	return tp + ".spec", true
+}
+
 // pod is a pod template found in an object, decoded into the API types the
 // official PSS evaluator takes.
 type pod struct {
