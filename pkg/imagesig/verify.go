@@ -3,7 +3,6 @@ package imagesig
 import (
 	"bytes"
 	"crypto"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -166,7 +165,7 @@ func (a *Attached) verifyObject(obj *Object, auth *Authority, tm root.TrustedMat
 
 	e := &Evidence{Kind: obj.Kind, Layout: obj.Layout, Location: obj.Location, Authority: auth.Name}
 	if cert != nil {
-		e.KeyID = certKeyID(cert)
+		e.KeyID = KeyID(cert.PublicKey)
 		e.CertificateSerial = hex.EncodeToString(cert.SerialNumber.Bytes())
 		if s := res.Signature; s != nil && s.Certificate != nil {
 			e.Subject = s.Certificate.SubjectAlternativeName
@@ -224,13 +223,6 @@ func explain(err error, auth *Authority) error {
 		return fmt.Errorf("%w (the entry's log is not in the trusted root, or its entry does not verify)", err)
 	}
 	return err
-}
-
-func certKeyID(c *x509.Certificate) string {
-	if pub, ok := c.PublicKey.(crypto.PublicKey); ok {
-		return KeyID(pub)
-	}
-	return ""
 }
 
 // statementOf parses a verified in-toto statement into plain data.
