@@ -45,9 +45,13 @@ type Entry struct {
 	// Fingerprints narrows an entry to findings with these fingerprints
 	// (one secret, one finding); check may then be left out.
 	Fingerprints []string
-	Reason       string
-	Owner        string
-	Expires      time.Time // the last day the entry holds
+	// Users narrows an entry to findings about requests by matching
+	// users (username globs, such as system:serviceaccount:ci:*): audit
+	// alerts. An entry with users never matches a finding without one.
+	Users   []string
+	Reason  string
+	Owner   string
+	Expires time.Time // the last day the entry holds
 
 	// File and Line say where the entry is written.
 	File string
@@ -165,8 +169,10 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 			err = v.Decode(&e.Images)
 		case "fingerprints":
 			err = v.Decode(&e.Fingerprints)
+		case "users":
+			err = v.Decode(&e.Users)
 		default:
-			fail(k.Line, "unknown field %q (want check, fingerprints, resources, paths, packages, purls, images, reason, owner, expires)", k.Value)
+			fail(k.Line, "unknown field %q (want check, fingerprints, resources, paths, packages, purls, images, users, reason, owner, expires)", k.Value)
 			continue
 		}
 		if err != nil {
@@ -198,7 +204,7 @@ func parseEntry(file string, n *yaml.Node, base string) (*Entry, []finding.Probl
 			fail(n.Line, "purls %q: qualifiers and subpaths are not supported; name the package, with or without a version", p)
 		}
 	}
-	for _, g := range append(append(append([]string{}, e.Packages...), e.PURLs...), e.Images...) {
+	for _, g := range slices.Concat(e.Packages, e.PURLs, e.Images, e.Users) {
 		if _, err := path.Match(g, ""); err != nil {
 			fail(n.Line, "glob %q: %v", g, err)
 		}
@@ -281,6 +287,9 @@ func (e *Entry) matches(f *finding.Finding) bool {
 		return false
 	}
 	if len(e.Fingerprints) > 0 && !slices.Contains(e.Fingerprints, f.Fingerprint) {
+		return false
+	}
+	if len(e.Users) > 0 && (f.User == "" || !slices.ContainsFunc(e.Users, func(g string) bool { return glob(g, f.User) })) {
 		return false
 	}
 	file := f.Location.File
@@ -423,6 +432,29 @@ func (s *Set) Apply(r *finding.Report, now time.Time) {
 				"exception for %s (owner %s) is unused: it matched no finding", e.Check, e.Owner)})
 		}
 	}
+}
+
+// Match finds the entry that covers f on day now, for callers that judge
+// a stream of findings one at a time (audit alerts) rather than a report:
+// live is the first live entry that covers f, nil if none; expired, when
+// live is nil, is the first expired entry that would have covered it, so
+// that the caller can say the entry no longer holds.
+func (s *Set) Match(f *finding.Finding, now time.Time) (live, expired *Entry) {
+	if s == nil {
+		return nil, nil
+	}
+	for _, e := range s.Entries {
+		if !e.matches(f) {
+			continue
+		}
+		if !e.Expired(now) {
+			return e, nil
+		}
+		if expired == nil {
+			expired = e
+		}
+	}
+	return nil, expired
 }
 
 // Scoped reports whether the entry holds only for findings in files under

@@ -50,7 +50,7 @@ func TestLoadErrors(t *testing.T) {
 		"ignore.yaml:6: exception: reason is required",
 		"ignore.yaml:9: exception: expires \"soon\": want a date such as 2027-03-31",
 		"ignore.yaml:9: exception: check \"[\": syntax error in pattern",
-		"ignore.yaml:17: exception: unknown field \"colour\" (want check, fingerprints, resources, paths, packages, purls, images, reason, owner, expires)",
+		"ignore.yaml:17: exception: unknown field \"colour\" (want check, fingerprints, resources, paths, packages, purls, images, users, reason, owner, expires)",
 		"ignore.yaml:22: exception: resources: line 22: unknown field \"label\" (want kind, namespace, name)",
 	}
 	if !slices.Equal(got, want) {
@@ -243,5 +243,54 @@ func TestScopedToDot(t *testing.T) {
 	set.Apply(rep, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if len(rep.Suppressed) != 1 || rep.Suppressed[0].Finding.Location.File != "src/a.go" {
 		t.Errorf("an ignore file at the root of a scan of . must cover its tree: suppressed %+v", rep.Suppressed)
+	}
+}
+
+// TestMatchUsers covers the users selector of audit alerts and Match, the
+// one-finding-at-a-time form of Apply.
+func TestMatchUsers(t *testing.T) {
+	src := `exceptions:
+- check: pod-exec
+  users: ["system:serviceaccount:ci:*"]
+  reason: CI debugs its pods
+  owner: platform
+  expires: 2027-01-31
+- check: secret-read-unusual
+  users: [alice]
+  reason: old
+  owner: sec
+  expires: 2026-01-31
+`
+	set, errs := Load("ignore.yaml", []byte(src), "")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	now := day("2026-06-01")
+	for _, tc := range []struct {
+		check, user   string
+		live, expired int // entry lines, 0 none
+	}{
+		{"pod-exec", "system:serviceaccount:ci:runner", 2, 0},
+		{"pod-exec", "system:serviceaccount:prod:runner", 0, 0},
+		{"pod-exec", "", 0, 0}, // an entry with users never matches a finding without one
+		{"secret-read-unusual", "alice", 0, 7},
+		{"secret-read-unusual", "bob", 0, 0},
+	} {
+		fd := f(tc.check, "", "pods", "ns", "p")
+		fd.User = tc.user
+		live, expired := set.Match(&fd, now)
+		line := func(e *Entry) int {
+			if e == nil {
+				return 0
+			}
+			return e.Line
+		}
+		if line(live) != tc.live || line(expired) != tc.expired {
+			t.Errorf("Match(%s, %q) = %d, %d; want %d, %d", tc.check, tc.user, line(live), line(expired), tc.live, tc.expired)
+		}
+	}
+	var nilSet *Set
+	if l, e := nilSet.Match(&finding.Finding{}, now); l != nil || e != nil {
+		t.Error("nil set matched")
 	}
 }

@@ -159,6 +159,9 @@ type Finding struct {
 	// Secret details a finding about a leaked credential; nil for other
 	// checks. It never holds the secret itself.
 	Secret *Secret `json:"secret,omitempty"`
+	// User is who made the request a finding is about (an audit alert's
+	// user), for exceptions that name users; "" for other checks.
+	User string `json:"user,omitempty"`
 }
 
 // Secret is what a secret finding says about the credential: a redacted
