@@ -1,9 +1,9 @@
 // Command auditgen appends a realistic mix of audit events (package
 // audittest) to a file at a steady rate, rotating it the way the API
 // server's log backend does (rename to audit-<time>.log, start a new
-// file) once it passes a size. It drives hack/bench-audit-follow.sh.
+// file) once it passes a size. It drives hack/bench/audit-follow.sh.
 //
-//	go run ./hack/auditgen -out /tmp/audit.log -rate 20000 -for 10m -rotate-mib 100
+//	go run ./hack/bench/auditgen -out /tmp/audit.log -rate 20000 -for 10m -rotate-mib 100
 package main
 
 import (
