@@ -73,8 +73,8 @@ func DecodeEventKind(data []byte, e *Event) (kind string, err error) {
 // decoder scans b, which is known to be valid JSON: the decoding functions
 // check types, not syntax.
 type decoder struct {
-	b   []byte
-	s   string // b, as one string that unescaped strings are cut from
+	b     []byte
+	s     string // b, as one string that unescaped strings are cut from
 	i     int
 	buf   []byte
 	arena []byte
