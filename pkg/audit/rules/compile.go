@@ -223,9 +223,6 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 			condDoc[r.ID] = d
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	for _, r := range s.rules {
 		d := ruleDoc[r.ID]
 		if od := condDoc[r.ID]; od != nil {

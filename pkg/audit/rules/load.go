@@ -289,11 +289,10 @@ func parse(file string, data []byte) ([]*document, []error) {
 			errs = append(errs, d.errorf("kind", "unknown kind (want %s, %s, %s or %s)", KindRule, KindList, KindMacro, KindOverride))
 			continue
 		}
-		if e := decodeStrict(d, spec); len(e) > 0 {
-			errs = append(errs, e...)
-			continue
-		}
-		if e := d.validate(); len(e) > 0 {
+		// Unknown fields and invalid values are all reported.
+		bad := decodeStrict(d, spec)
+		if e := d.validate(); len(e) > 0 || len(bad) > 0 {
+			errs = append(errs, bad...)
 			errs = append(errs, e...)
 			continue
 		}
