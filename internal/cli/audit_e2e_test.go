@@ -1,0 +1,650 @@
+package cli
+
+// End-to-end tests of `mamori audit` on a real kube-apiserver (envtest):
+// the attacks of issue 10 are performed through the API, the API server
+// writes its audit log, and the alerts mamori raises on that log are
+// compared with what each attack must raise, no more and no less: the
+// ordinary traffic of the test, and the admin's setup of the attacks, must
+// raise nothing.
+//
+// Each attack runs as its own user (a client certificate from envtest's
+// ControlPlane.AddUser, or a service account token), so that an alert is
+// matched to its attack by user, verb, resource and name.
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/mamori-dev/mamori/internal/testenv"
+	"github.com/mamori-dev/mamori/pkg/audit"
+)
+
+// adminUser is envtest's administrator (a member of system:masters): it
+// sets the attacks up and does the ordinary traffic. (A namespace's
+// objectRef names it twice: namespace and name.)
+const adminUser = "admin"
+
+// expect is an alert an attack must raise.
+type expect struct {
+	rule         string
+	user         string
+	impersonated string
+	verb         string
+	resource     string // with the subresource
+	namespace    string
+	name         string
+	code         int32
+	// many: an aggregating rule, or an attack that may raise the rule more
+	// than once; at least one alert is required.
+	many bool
+}
+
+func (e expect) String() string {
+	s := fmt.Sprintf("%s by %s", e.rule, e.user)
+	if e.impersonated != "" {
+		s += " as " + e.impersonated
+	}
+	return s + fmt.Sprintf(": %s %s %s/%s (%d)", e.verb, e.resource, e.namespace, e.name, e.code)
+}
+
+// matches reports whether alert a is the one e expects. An aggregating
+// alert names the last event of its window, so only the user and rule
+// are compared for it.
+func (e expect) matches(a audit.Alert) bool {
+	if a.Rule != e.rule || a.User != e.user || a.ImpersonatedUser != e.impersonated {
+		return false
+	}
+	if e.rule == "forbidden-burst" {
+		return true
+	}
+	return a.Verb == e.verb && a.Resource == e.resource && a.Namespace == e.namespace &&
+		a.Name == e.name && a.ResponseCode == e.code
+}
+
+// eventMatches reports whether audit event ev is the request e is about,
+// which checks that the attack really reached the API server in the shape
+// the rule reads.
+func (e expect) eventMatches(ev *audit.Event) bool {
+	if ev.Stage != audit.StageResponseComplete || ev.User.Username != e.user {
+		return false
+	}
+	imp := ""
+	if ev.ImpersonatedUser != nil {
+		imp = ev.ImpersonatedUser.Username
+	}
+	if imp != e.impersonated || ev.Verb != e.verb || ev.Resource() != e.resource || ev.Code() != e.code {
+		return false
+	}
+	ns, name := "", ""
+	if ev.ObjectRef != nil {
+		ns, name = ev.ObjectRef.Namespace, ev.ObjectRef.Name
+	}
+	return ns == e.namespace && name == e.name
+}
+
+// rig is a running API server with audit logging and the users the attacks
+// run as.
+type rig struct {
+	env     *testenv.Env
+	admin   kubernetes.Interface
+	logPath string
+}
+
+// catchAllPolicy records every request with its bodies; the rules need at
+// most that.
+const catchAllPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: RequestResponse
+`
+
+// startAuditedAPIServer starts an API server writing its audit log to a
+// file in the test's directory, with anonymous requests authenticated (so
+// that RBAC decides what system:anonymous may do) and extra options.
+func startAuditedAPIServer(t *testing.T, policy string, opts ...testenv.Option) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "audit.log")
+	opts = append([]testenv.Option{
+		testenv.APIServerArg("audit-policy-file", policyPath),
+		testenv.APIServerArg("audit-log-path", logPath),
+		testenv.APIServerArg("anonymous-auth", "true"),
+	}, opts...)
+	env := testenv.StartEnv(t, opts...)
+	return &rig{env: env, admin: testenv.Clientset(t, env.Config), logPath: logPath}
+}
+
+// user returns a client authenticated by a client certificate as name in
+// groups.
+func (r *rig) user(t *testing.T, name string, groups ...string) (*rest.Config, kubernetes.Interface) {
+	t.Helper()
+	u, err := r.env.Environment.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, r.env.Config)
+	if err != nil {
+		t.Fatalf("adding user %s: %v", name, err)
+	}
+	cfg := u.Config()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, cs
+}
+
+// serviceAccountToken creates a service account (as the admin) and returns
+// a client that uses a token requested for it.
+func (r *rig) serviceAccountToken(t *testing.T, ctx context.Context, ns, name string) kubernetes.Interface {
+	t.Helper()
+	noErr(t, create(ctx, r.admin.CoreV1().ServiceAccounts(ns), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	tr, err := r.admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for %s/%s: %v", ns, name, err)
+	}
+	cfg := rest.AnonymousClientConfig(r.env.Config)
+	cfg.BearerToken = tr.Status.Token
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// creator is the Create method every typed client has.
+type creator[T any] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+}
+
+func create[T any](ctx context.Context, c creator[T], obj T) error {
+	_, err := c.Create(ctx, obj, metav1.CreateOptions{})
+	return err
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pod(ns, name string, mutate func(*corev1.PodSpec)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "registry.example/app@sha256:" + strings.Repeat("ab", 32),
+		}}},
+	}
+	if mutate != nil {
+		mutate(&p.Spec)
+	}
+	return p
+}
+
+// Namespaces of the attacks and of the ordinary traffic.
+const (
+	nsAttack = "attack"
+	nsOpen   = "open"
+	nsApp    = "app"
+)
+
+// tokenRequests are the service accounts the test requests tokens for (as
+// the admin): sa-token-outside fires on each when loopback is outside the
+// cluster's networks.
+var tokenRequests = [][2]string{{nsAttack, "reader"}, {nsAttack, "eve"}, {nsApp, "app-sa"}}
+
+// attack performs the attacks of issue 10 through the API and returns the
+// alerts each must raise. The requests' audit events, as kube-apiserver
+// 1.37 writes them, are noted beside each.
+func attack(t *testing.T, ctx context.Context, r *rig) []expect {
+	t.Helper()
+	admin := r.admin
+	var want []expect
+	for _, ns := range []string{nsAttack, nsOpen} {
+		noErr(t, create(ctx, admin.CoreV1().Namespaces(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	}
+	noErr(t, create(ctx, admin.CoreV1().Pods(nsAttack), pod(nsAttack, "target", nil)))
+
+	// Exec, attach and port-forward without the SPDY upgrade: there is no
+	// kubelet, so the API server answers 400 "pod does not have a host
+	// assigned", after the authorizer allowed the request. Audited as
+	// verb create, objectRef {resource: pods, subresource: exec}, code 400.
+	{
+		_, ex := r.user(t, "exec-er", "system:masters")
+		for _, sub := range []string{"exec", "attach", "portforward"} {
+			req := ex.CoreV1().RESTClient().Post().Namespace(nsAttack).Resource("pods").Name("target").SubResource(sub)
+			if sub == "exec" {
+				req = req.Param("command", "sh").Param("stdout", "true")
+			} else if sub == "attach" {
+				req = req.Param("stdout", "true")
+			}
+			res := req.Do(ctx)
+			var code int
+			res.StatusCode(&code)
+			if code != http.StatusBadRequest {
+				t.Errorf("%s: status %d (%v), want 400 (no host assigned)", sub, code, res.Error())
+			}
+			want = append(want, expect{rule: "pod-exec", user: "exec-er", verb: "create", resource: "pods/" + sub, namespace: nsAttack, name: "target", code: 400})
+		}
+		want = append(want, expect{rule: "exec-shell", user: "exec-er", verb: "create", resource: "pods/exec", namespace: nsAttack, name: "target", code: 400})
+	}
+
+	// Pods that break out of their container. The pods stay Pending.
+	{
+		_, pr := r.user(t, "breakout", "system:masters")
+		pods := map[string]func(*corev1.PodSpec){
+			"priv-pod": func(s *corev1.PodSpec) {
+				s.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+			},
+			"hostpid-pod": func(s *corev1.PodSpec) { s.HostPID = true },
+			"hostpath-pod": func(s *corev1.PodSpec) {
+				s.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+				s.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "root", MountPath: "/host"}}
+			},
+		}
+		for name, mutate := range pods {
+			noErr(t, create(ctx, pr.CoreV1().Pods(nsAttack), pod(nsAttack, name, mutate)))
+			want = append(want, expect{rule: "privileged-pod", user: "breakout", verb: "create", resource: "pods", namespace: nsAttack, name: name, code: 201})
+		}
+	}
+
+	// A new service account given a Role to read secrets, which it does
+	// with a requested token. The Role itself is dangerous (it reads
+	// secrets), created by the admin.
+	{
+		noErr(t, create(ctx, admin.CoreV1().Secrets(nsAttack), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "db-password"}, StringData: map[string]string{"password": "hunter2"}}))
+		noErr(t, create(ctx, admin.RbacV1().Roles(nsAttack), &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "secret-reader"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list"}}},
+		}))
+		want = append(want, expect{rule: "rbac-dangerous-role", user: adminUser, verb: "create", resource: "roles", namespace: nsAttack, name: "secret-reader", code: 201})
+		noErr(t, create(ctx, admin.RbacV1().RoleBindings(nsAttack), &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "reader-secrets"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "secret-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "reader", Namespace: nsAttack}},
+		}))
+		reader := r.serviceAccountToken(t, ctx, nsAttack, "reader")
+		sa := "system:serviceaccount:" + nsAttack + ":reader"
+		// RBAC takes effect at once (the authorizer reads an informer, so
+		// retry briefly).
+		eventually(t, "reader gets the secret", func() error {
+			_, err := reader.CoreV1().Secrets(nsAttack).Get(ctx, "db-password", metav1.GetOptions{})
+			return err
+		})
+		_, err := reader.CoreV1().Secrets(nsAttack).List(ctx, metav1.ListOptions{})
+		noErr(t, err)
+		want = append(want,
+			expect{rule: "secret-read-unusual", user: sa, verb: "get", resource: "secrets", namespace: nsAttack, name: "db-password", code: 200, many: true},
+			expect{rule: "secret-read-unusual", user: sa, verb: "list", resource: "secrets", namespace: nsAttack, code: 200})
+	}
+
+	// RBAC: a binding to cluster-admin, wildcard and exec roles, a change
+	// to a system: role.
+	{
+		_, rb := r.user(t, "rbac-er", "system:masters")
+		noErr(t, create(ctx, rb.RbacV1().ClusterRoleBindings(), &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "backdoor"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "intruder"}},
+		}))
+		noErr(t, create(ctx, rb.RbacV1().ClusterRoles(), &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "wildcard"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"*"}}},
+		}))
+		noErr(t, create(ctx, rb.RbacV1().ClusterRoles(), &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "execer"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}}},
+		}))
+		_, err := rb.RbacV1().ClusterRoles().Patch(ctx, "system:discovery", types.MergePatchType,
+			[]byte(`{"metadata":{"labels":{"backdoor":"yes"}}}`), metav1.PatchOptions{})
+		noErr(t, err)
+		want = append(want,
+			expect{rule: "cluster-admin-binding", user: "rbac-er", verb: "create", resource: "clusterrolebindings", name: "backdoor", code: 201},
+			expect{rule: "rbac-dangerous-role", user: "rbac-er", verb: "create", resource: "clusterroles", name: "wildcard", code: 201},
+			expect{rule: "rbac-dangerous-role", user: "rbac-er", verb: "create", resource: "clusterroles", name: "execer", code: 201},
+			expect{rule: "system-clusterrole-changed", user: "rbac-er", verb: "patch", resource: "clusterroles", name: "system:discovery", code: 200})
+	}
+
+	// A person with edit rights hides a pod and a service account in
+	// kube-system.
+	{
+		// Not the aggregated "edit": without kube-controller-manager it
+		// has no rules.
+		noErr(t, create(ctx, admin.RbacV1().ClusterRoles(), &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "deployer"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "serviceaccounts"}, Verbs: []string{"create"}}},
+		}))
+		noErr(t, create(ctx, admin.RbacV1().ClusterRoleBindings(), &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "mallory-deployer"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "deployer"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "mallory"}},
+		}))
+		_, mal := r.user(t, "mallory")
+		eventually(t, "mallory creates a pod in kube-system", func() error {
+			return create(ctx, mal.CoreV1().Pods("kube-system"), pod("kube-system", "kube-proxy-x", nil))
+		})
+		noErr(t, create(ctx, mal.CoreV1().ServiceAccounts("kube-system"), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kube-helper"}}))
+		want = append(want,
+			expect{rule: "kube-system-workload", user: "mallory", verb: "create", resource: "pods", namespace: "kube-system", name: "kube-proxy-x", code: 201},
+			expect{rule: "kube-system-workload", user: "mallory", verb: "create", resource: "serviceaccounts", namespace: "kube-system", name: "kube-helper", code: 201})
+	}
+
+	// Anonymous access bound to real permissions: system:anonymous may
+	// list pods in namespace open. Audited as user system:anonymous,
+	// groups [system:unauthenticated], verb list, code 200.
+	{
+		noErr(t, create(ctx, admin.RbacV1().Roles(nsOpen), &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "pod-viewer"},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}},
+		}))
+		noErr(t, create(ctx, admin.RbacV1().RoleBindings(nsOpen), &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "anonymous-pods"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pod-viewer"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "system:anonymous"}},
+		}))
+		hc := anonymousHTTPClient(t, r.env.Config)
+		eventually(t, "anonymous lists pods in open", func() error {
+			resp, err := hc.Get(strings.TrimSuffix(r.env.Config.Host, "/") + "/api/v1/namespaces/" + nsOpen + "/pods")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		})
+		want = append(want, expect{rule: "anonymous-allowed", user: "system:anonymous", verb: "list", resource: "pods", namespace: nsOpen, code: 200})
+	}
+
+	// Impersonation: a user acts as another (with the group that lets
+	// the impersonated user read).
+	{
+		cfg, _ := r.user(t, "imperson8r", "system:masters")
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "bob", Groups: []string{"system:masters"}}
+		cs, err := kubernetes.NewForConfig(cfg)
+		noErr(t, err)
+		_, err = cs.CoreV1().Namespaces().Get(ctx, nsAttack, metav1.GetOptions{})
+		noErr(t, err)
+		want = append(want, expect{rule: "impersonation", user: "imperson8r", impersonated: "bob", verb: "get", resource: "namespaces", namespace: nsAttack, name: nsAttack, code: 200})
+	}
+
+	// nodes/proxy: the kubelet API through the API server. The node has no
+	// address, so the proxy fails after the authorizer allowed it.
+	{
+		noErr(t, create(ctx, admin.CoreV1().Nodes(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}}))
+		_, np := r.user(t, "proxier", "system:masters")
+		res := np.CoreV1().RESTClient().Get().Resource("nodes").Name("node-1").SubResource("proxy").Suffix("pods").Do(ctx)
+		var code int
+		res.StatusCode(&code)
+		want = append(want, expect{rule: "node-proxy", user: "proxier", verb: "get", resource: "nodes/proxy", name: "node-1", code: int32(code)})
+	}
+
+	// Events deleted.
+	{
+		noErr(t, create(ctx, admin.CoreV1().Events(nsAttack), &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: "target.evidence"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: nsAttack, Name: "target"},
+			Reason:         "Exec", Message: "someone ran a shell", Type: corev1.EventTypeNormal,
+		}))
+		_, cl := r.user(t, "cleaner", "system:masters")
+		noErr(t, cl.CoreV1().Events(nsAttack).Delete(ctx, "target.evidence", metav1.DeleteOptions{}))
+		want = append(want, expect{rule: "events-deleted", user: "cleaner", verb: "delete", resource: "events", namespace: nsAttack, name: "target.evidence", code: 200})
+	}
+
+	// An admission webhook configuration, matching nothing this test does.
+	{
+		_, hk := r.user(t, "hooker", "system:masters")
+		noErr(t, create(ctx, hk.AdmissionregistrationV1().ValidatingWebhookConfigurations(), &admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "evil-hook"},
+			Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+				Name:                    "evil.example.com",
+				ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/validate")},
+				Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"example.com"}, APIVersions: []string{"v1"}, Resources: []string{"widgets"}}}},
+				FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+				SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+				AdmissionReviewVersions: []string{"v1"},
+			}},
+		}))
+		want = append(want, expect{rule: "webhook-config-changed", user: "hooker", verb: "create", resource: "validatingwebhookconfigurations", name: "evil-hook", code: 201})
+	}
+
+	// A client certificate signing request, approved by a person.
+	{
+		csr := &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: "csr-intruder"},
+			Spec: certificatesv1.CertificateSigningRequestSpec{
+				Request:    csrPEM(t, "intruder"),
+				SignerName: certificatesv1.KubeAPIServerClientSignerName,
+				Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth},
+			},
+		}
+		noErr(t, create(ctx, admin.CertificatesV1().CertificateSigningRequests(), csr))
+		_, ap := r.user(t, "approver", "system:masters")
+		got, err := ap.CertificatesV1().CertificateSigningRequests().Get(ctx, csr.Name, metav1.GetOptions{})
+		noErr(t, err)
+		got.Status.Conditions = append(got.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+			Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Approved", Message: "looks fine",
+		})
+		_, err = ap.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, got, metav1.UpdateOptions{})
+		noErr(t, err)
+		want = append(want, expect{rule: "csr-approved", user: "approver", verb: "update", resource: "certificatesigningrequests/approval", name: csr.Name, code: 200})
+	}
+
+	// Permission discovery: a service account with no roles tries 25
+	// reads, refused with 403.
+	{
+		eve := r.serviceAccountToken(t, ctx, nsAttack, "eve")
+		for i := range 25 {
+			_, err := eve.CoreV1().ConfigMaps(nsAttack).Get(ctx, fmt.Sprintf("cm-%d", i), metav1.GetOptions{})
+			if err == nil || !strings.Contains(err.Error(), "forbidden") {
+				t.Fatalf("eve's read %d: %v, want forbidden", i, err)
+			}
+		}
+		want = append(want, expect{rule: "forbidden-burst", user: "system:serviceaccount:" + nsAttack + ":eve", many: true})
+	}
+	return want
+}
+
+// ordinary is the test's ordinary work, which must raise no alert: an
+// admin deploying an application, reading and watching, and a service
+// account reading its own configuration.
+func ordinary(t *testing.T, ctx context.Context, r *rig) {
+	t.Helper()
+	admin := r.admin
+	noErr(t, create(ctx, admin.CoreV1().Namespaces(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsApp}}))
+	noErr(t, create(ctx, admin.CoreV1().ConfigMaps(nsApp), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-config"}, Data: map[string]string{"mode": "production"}}))
+	noErr(t, create(ctx, admin.AppsV1().Deployments(nsApp), &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       pod(nsApp, "", nil).Spec,
+			},
+		},
+	}))
+	noErr(t, create(ctx, admin.CoreV1().Services(nsApp), &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}},
+	}))
+	noErr(t, create(ctx, admin.CoreV1().Pods(nsApp), pod(nsApp, "web-1", nil)))
+	_, err := admin.CoreV1().Pods(nsApp).List(ctx, metav1.ListOptions{})
+	noErr(t, err)
+	_, err = admin.CoreV1().Pods(nsApp).Get(ctx, "web-1", metav1.GetOptions{})
+	noErr(t, err)
+	w, err := admin.CoreV1().Pods(nsApp).Watch(ctx, metav1.ListOptions{TimeoutSeconds: ptr.To[int64](1)})
+	noErr(t, err)
+	for range w.ResultChan() {
+	}
+	_, err = admin.CoreV1().ConfigMaps(nsApp).Patch(ctx, "app-config", types.MergePatchType, []byte(`{"data":{"mode":"staging"}}`), metav1.PatchOptions{})
+	noErr(t, err)
+	noErr(t, admin.CoreV1().Pods(nsApp).Delete(ctx, "web-1", metav1.DeleteOptions{}))
+
+	noErr(t, create(ctx, admin.RbacV1().Roles(nsApp), &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "own-config"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"app-config"}, Verbs: []string{"get"}}},
+	}))
+	noErr(t, create(ctx, admin.RbacV1().RoleBindings(nsApp), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-sa-config"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "own-config"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "app-sa", Namespace: nsApp}},
+	}))
+	sa := r.serviceAccountToken(t, ctx, nsApp, "app-sa")
+	eventually(t, "app-sa reads its configmap", func() error {
+		_, err := sa.CoreV1().ConfigMaps(nsApp).Get(ctx, "app-config", metav1.GetOptions{})
+		return err
+	})
+}
+
+// eventually retries f for a few seconds: RBAC objects reach the
+// authorizer through an informer.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+// anonymousHTTPClient trusts the API server's CA and presents no
+// credentials.
+func anonymousHTTPClient(t *testing.T, cfg *rest.Config) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(cfg.CAData) {
+		t.Fatal("the API server's config has no CA")
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// csrPEM is a PKCS#10 request for a client certificate for user.
+func csrPEM(t *testing.T, user string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	noErr(t, err)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: user}}, key)
+	noErr(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+}
+
+// readAuditLog reads the API server's audit log (JSON lines).
+func readAuditLog(t *testing.T, path string) []*audit.Event {
+	t.Helper()
+	f, err := os.Open(path)
+	noErr(t, err)
+	defer f.Close()
+	var evs []*audit.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		ev := new(audit.Event)
+		if err := json.Unmarshal(sc.Bytes(), ev); err != nil {
+			t.Fatalf("%s:%d: %v", path, line, err)
+		}
+		ev.Pos = audit.Position{File: path, Line: line}
+		evs = append(evs, ev)
+	}
+	noErr(t, sc.Err())
+	return evs
+}
+
+// waitForAuditLog waits until the log holds an event of every expected
+// request: the log backend writes asynchronously.
+func waitForAuditLog(t *testing.T, path string, want []expect) []*audit.Event {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs := readAuditLog(t, path)
+		var missing []string
+		for _, w := range want {
+			if w.rule == "forbidden-burst" {
+				n := 0
+				for _, ev := range evs {
+					if ev.User.Username == w.user && ev.Code() == 403 && ev.Stage == audit.StageResponseComplete {
+						n++
+					}
+				}
+				if n < 25 {
+					missing = append(missing, fmt.Sprintf("%s: %d forbidden events, want 25", w, n))
+				}
+				continue
+			}
+			if !slices.ContainsFunc(evs, w.eventMatches) {
+				missing = append(missing, w.String())
+			}
+		}
+		if len(missing) == 0 {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit log %s has no event of:\n  %s", path, strings.Join(missing, "\n  "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAuditAttacksLogged runs the attacks and the ordinary traffic against
+// a real API server and checks that the audit log records each attack in
+// the shape the rules read.
+func TestAuditAttacksLogged(t *testing.T) {
+	r := startAuditedAPIServer(t, catchAllPolicy)
+	keepAuditLog(t, r.logPath)
+	ctx := t.Context()
+	ordinary(t, ctx, r)
+	want := attack(t, ctx, r)
+	evs := waitForAuditLog(t, r.logPath, want)
+	t.Logf("%d audit events", len(evs))
+}
+
+// keepAuditLog copies the audit log to $MAMORI_KEEP_AUDIT_LOG when the
+// test ends, to look at what the API server wrote.
+func keepAuditLog(t *testing.T, path string) {
+	keep := os.Getenv("MAMORI_KEEP_AUDIT_LOG")
+	if keep == "" {
+		return
+	}
+	t.Cleanup(func() {
+		if data, err := os.ReadFile(path); err == nil {
+			os.WriteFile(keep, data, 0o600)
+		}
+	})
+}
