@@ -32,6 +32,9 @@ type EngineOptions struct {
 	// Logger receives expired exceptions and the first evaluation error
 	// of each rule; nil discards.
 	Logger *slog.Logger
+	// OnSuppressed, if set, is told of each alert an exception suppressed
+	// (for metrics); its Output is not rendered.
+	OnSuppressed func(*audit.Alert)
 }
 
 // Stats counts what an Engine did.
@@ -243,6 +246,9 @@ func (e *Engine) raise(r *Rule, ev *audit.Event, emit func(*audit.Alert)) {
 	}
 	if e.excepted(r, &al) {
 		e.suppressed[r.index]++
+		if e.o.OnSuppressed != nil {
+			e.o.OnSuppressed(&al)
+		}
 		return
 	}
 	al.Output = r.output.render(&e.act)

@@ -179,8 +179,7 @@ func TestExceptions(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	e := NewEngine(builtin(t), EngineOptions{Exceptions: x, Now: func() time.Time { return t0 }})
-	imp := execEvent("4", audit.StageResponseComplete, "alice")
+XX, audit.StageResponseComplete, "alice")
 	imp.ImpersonatedUser = &audit.UserInfo{Username: "system:serviceaccount:ci:runner"}
 	as := run(e,
 		execEvent("1", audit.StageResponseComplete, "system:serviceaccount:ci:runner"), // excepted
@@ -198,6 +197,9 @@ func TestExceptions(t *testing.T) {
 	}
 	if st := e.Stats(); st.Suppressed["pod-exec"] != 2 || st.Alerts["pod-exec"] != 2 {
 		t.Errorf("stats %+v", st)
+	}
+	if want := []string{"pod-exec:1", "pod-exec:4"}; !slices.Equal(onSuppressed, want) {
+		t.Errorf("OnSuppressed saw %v, want %v", onSuppressed, want)
 	}
 }
 
