@@ -179,7 +179,10 @@ func TestExceptions(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-XX, audit.StageResponseComplete, "alice")
+	var onSuppressed []string
+	e := NewEngine(builtin(t), EngineOptions{Exceptions: x, Now: func() time.Time { return t0 },
+		OnSuppressed: func(a *audit.Alert) { onSuppressed = append(onSuppressed, a.Rule+":"+a.AuditID) }})
+	imp := execEvent("4", audit.StageResponseComplete, "alice")
 	imp.ImpersonatedUser = &audit.UserInfo{Username: "system:serviceaccount:ci:runner"}
 	as := run(e,
 		execEvent("1", audit.StageResponseComplete, "system:serviceaccount:ci:runner"), // excepted
