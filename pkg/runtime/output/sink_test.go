@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -170,7 +169,7 @@ func TestQueueFullDrops(t *testing.T) {
 		t.Errorf("mamori_runtime_output_dropped_total{sink=stdout} = %v, want 10", got)
 	}
 	// One log line for the flood, not ten.
-	if n := strings.Count(logs.String(), "runtime output dropped alerts"); n != 1 || !strings.Contains(logs.String(), "sink=stdout") {
+	if n := strings.Count(logs.String(), "output dropped alerts"); n != 1 || !strings.Contains(logs.String(), "sink=stdout") {
 		t.Errorf("drop log:\n%s", logs.String())
 	}
 	close(w.release)
@@ -182,287 +181,49 @@ func TestQueueFullDrops(t *testing.T) {
 	}
 }
 
-// TestCloseGivesUp: Close returns when its context ends, even with the
-// writer stalled, and counts what was left.
-func TestCloseGivesUp(t *testing.T) {
-	w := newStalledWriter()
-	defer close(w.release)
-	s := NewJSONLines(w, Options{QueueSize: 4, Logger: slog.New(slog.DiscardHandler)})
-	a := alertsFor(t)[0]
-	for range 3 {
-		_ = s.Write(t.Context(), a)
-	}
-	<-w.entered
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := s.Close(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Close: %v, want context.Canceled", err)
-	}
-}
-
-// hook is a webhook receiver on loopback.
-type hook struct {
-	mu       sync.Mutex
-	batches  [][]*event.Alert
-	auth     []string
-	attempts atomic.Int32
-	status   func(attempt int32) int
-	delay    time.Duration
-}
-
-func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := h.attempts.Add(1)
-	body, _ := io.ReadAll(r.Body) // read first: the server then notices a client that gave up
-	if h.delay > 0 {
-		select {
-		case <-time.After(h.delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
-		http.Error(w, "want a JSON POST", http.StatusBadRequest)
-		return
-	}
-	if h.status != nil {
-		if code := h.status(n); code != http.StatusOK {
-			http.Error(w, "not now", code)
-			return
-		}
-	}
-	var batch []*event.Alert
-	if err := json.Unmarshal(body, &batch); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	h.mu.Lock()
-	h.batches = append(h.batches, batch)
-	h.auth = append(h.auth, r.Header.Get("Authorization"))
-	h.mu.Unlock()
-}
-
-func (h *hook) authHeaders() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.auth...)
-}
-
-func (h *hook) received() (alerts []*event.Alert, raw string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, b := range h.batches {
-		alerts = append(alerts, b...)
-	}
-	j, _ := json.Marshal(alerts)
-	return alerts, string(j)
-}
-
+// TestWebhook: the runtime's webhook names the agent, redacts process
+// arguments and counts a failed delivery in the dropped metric. Retries,
+// batches and TLS are pkg/alertsink's, tested there.
 func TestWebhook(t *testing.T) {
-	fast := WebhookConfig{Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
-	tests := []struct {
-		name         string
-		hook         *hook
-		cfg          WebhookConfig
-		alerts       int
-		wantAlerts   int
-		wantDropped  uint64
-		wantAttempts int32 // exact, when not zero
-	}{
-		{name: "delivered", hook: &hook{}, alerts: 5, wantAlerts: 5},
-		{name: "5xx retried", hook: &hook{status: func(n int32) int {
-			if n <= 2 {
-				return http.StatusServiceUnavailable
-			}
-			return http.StatusOK
-		}}, cfg: WebhookConfig{MaxBatch: 100}, alerts: 1, wantAlerts: 1, wantAttempts: 3},
-		{name: "429 retried", hook: &hook{status: func(n int32) int {
-			if n == 1 {
-				return http.StatusTooManyRequests
-			}
-			return http.StatusOK
-		}}, alerts: 1, wantAlerts: 1, wantAttempts: 2},
-		{name: "retries exhausted", hook: &hook{status: func(int32) int { return http.StatusInternalServerError }},
-			cfg: WebhookConfig{Retries: 2}, alerts: 1, wantDropped: 1, wantAttempts: 3},
-		{name: "4xx not retried", hook: &hook{status: func(int32) int { return http.StatusForbidden }},
-			alerts: 1, wantDropped: 1, wantAttempts: 1},
-		{name: "timeout", hook: &hook{delay: time.Minute}, cfg: WebhookConfig{Timeout: 20 * time.Millisecond, Retries: -1},
-			alerts: 1, wantDropped: 1, wantAttempts: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(tt.hook)
-			defer srv.Close()
-			cfg := tt.cfg
-			cfg.URL = srv.URL + "/alerts"
-			cfg.BearerToken = "t0ken"
-			cfg.Backoff, cfg.MaxBackoff = fast.Backoff, fast.MaxBackoff
-			reg := prometheus.NewRegistry()
-			m, _ := NewMetrics(reg, MetricsSources{})
-			w, err := NewWebhook(cfg, Options{Metrics: m, Secrets: secrets(t), Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			all := alertsFor(t)
-			for i := range tt.alerts {
-				if err := w.Write(t.Context(), all[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			got, raw := tt.hook.received()
-			if len(got) != tt.wantAlerts || w.Dropped() != tt.wantDropped {
-				t.Errorf("received %d alerts, dropped %d; want %d, %d", len(got), w.Dropped(), tt.wantAlerts, tt.wantDropped)
-			}
-			if d := testutil.ToFloat64(m.dropped.WithLabelValues("webhook")); d != float64(tt.wantDropped) {
-				t.Errorf("dropped metric %v, want %d", d, tt.wantDropped)
-			}
-			if tt.wantAttempts != 0 && tt.hook.attempts.Load() != tt.wantAttempts {
-				t.Errorf("%d requests, want %d", tt.hook.attempts.Load(), tt.wantAttempts)
-			}
-			for _, a := range tt.hook.authHeaders() {
-				if a != "Bearer t0ken" {
-					t.Errorf("Authorization %q", a)
-				}
-			}
-			if strings.Contains(raw, password) {
-				t.Error("password sent to the webhook")
-			}
-			for i, a := range got {
-				if a.Rule != fmt.Sprintf("rule-%d", i) {
-					t.Errorf("alert %d is %s: order lost", i, a.Rule)
-				}
-			}
-		})
-	}
-}
-
-// TestWebhookBatches: alerts queued while a request is in flight go out
-// together in the next one, at most MaxBatch at a time.
-func TestWebhookBatches(t *testing.T) {
-	release, entered := make(chan struct{}), make(chan struct{})
-	h := &hook{}
-	var first atomic.Bool
-	first.Store(true)
+	var mu sync.Mutex
+	var agents, bodies []string
+	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if first.Swap(false) {
-			close(entered)
-			<-release
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		agents, bodies = append(agents, r.Header.Get("User-Agent")), append(bodies, string(body))
+		mu.Unlock()
+		if n.Add(1) > 1 {
+			http.Error(w, "no", http.StatusForbidden)
 		}
-		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	w, err := NewWebhook(WebhookConfig{URL: srv.URL, MaxBatch: 4}, Options{})
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg, MetricsSources{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := alertsFor(t)[0]
-	_ = w.Write(t.Context(), a)
-	<-entered // the first request is in flight
-	for range 9 {
-		_ = w.Write(t.Context(), a)
+	w, err := NewWebhook(WebhookConfig{URL: srv.URL}, Options{Metrics: m, Secrets: secrets(t), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	close(release)
+	alerts := alertsFor(t)
+	_ = w.Write(t.Context(), alerts[1])
+	waitFor(t, func() bool { return n.Load() == 1 })
+	_ = w.Write(t.Context(), alerts[1]) // refused with 403: dropped
 	if err := w.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var sizes []int
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, b := range h.batches {
-		sizes = append(sizes, len(b))
+	var got []*event.Alert
+	if err := json.Unmarshal([]byte(bodies[0]), &got); err != nil || len(got) != 1 {
+		t.Fatalf("first request %q: %v", bodies[0], err)
 	}
-	if fmt.Sprint(sizes) != "[1 4 4 1]" {
-		t.Errorf("batch sizes %v, want [1 4 4 1]", sizes)
+	if fmt.Sprint(agents) != "[mamori-agent mamori-agent]" || strings.Contains(bodies[0], password) ||
+		got[0].Event.Process.Args[1] != "--password=S3cr…(17 chars)" {
+		t.Errorf("User-Agent %q, body %s", agents, bodies[0])
 	}
-}
-
-func TestWebhookTLS(t *testing.T) {
-	h := &hook{}
-	srv := httptest.NewTLSServer(h)
-	defer srv.Close()
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	token := filepath.Join(dir, "token")
-	if err := os.WriteFile(token, []byte("first\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := alertsFor(t)[0]
-
-	w, err := NewWebhook(WebhookConfig{URL: srv.URL, CAFile: ca, BearerTokenFile: token}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.Write(t.Context(), a)
-	waitFor(t, func() bool { got, _ := h.received(); return len(got) == 1 })
-	// A rotated token is used from the next request.
-	if err := os.WriteFile(token, []byte("second"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_ = w.Write(t.Context(), a)
-	if err := w.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if auth := h.authHeaders(); fmt.Sprint(auth) != "[Bearer first Bearer second]" || w.Dropped() != 0 {
-		t.Errorf("Authorization headers %q, dropped %d", auth, w.Dropped())
-	}
-
-	// Without the CA the server's certificate is not trusted.
-	w, err = NewWebhook(WebhookConfig{URL: srv.URL, Retries: -1}, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.Write(t.Context(), a)
-	_ = w.Close(t.Context())
-	if w.Dropped() != 1 {
-		t.Errorf("untrusted server: dropped %d, want 1", w.Dropped())
-	}
-}
-
-func TestWebhookConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	notPEM := filepath.Join(dir, "ca.txt")
-	empty := filepath.Join(dir, "empty")
-	_ = os.WriteFile(notPEM, []byte("hello"), 0o600)
-	_ = os.WriteFile(empty, nil, 0o600)
-	for _, tt := range []struct {
-		cfg  WebhookConfig
-		want string
-	}{
-		{WebhookConfig{URL: "ftp://x/y"}, `webhook URL "ftp://x/y"`},
-		{WebhookConfig{URL: "http://"}, `webhook URL "http://"`},
-		{WebhookConfig{URL: "https://h", CAFile: filepath.Join(dir, "nope.pem")}, "nope.pem: no such file"},
-		{WebhookConfig{URL: "https://h", CAFile: notPEM}, "ca.txt: no PEM certificate"},
-		{WebhookConfig{URL: "https://h", BearerTokenFile: empty}, "empty is empty"},
-		{WebhookConfig{URL: "https://h", BearerToken: "a", BearerTokenFile: empty}, "not both"},
-	} {
-		if _, err := NewWebhook(tt.cfg, Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("NewWebhook(%+v) = %v, want an error with %q", tt.cfg, err, tt.want)
-		}
-	}
-}
-
-func TestMulti(t *testing.T) {
-	var a, b bytes.Buffer
-	m := Multi{NewJSONLines(&a, Options{Name: "a"}), NewJSONLines(&b, Options{Name: "b"})}
-	for _, al := range alertsFor(t)[:4] {
-		if err := m.Write(t.Context(), al); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Count(a.String(), "\n") != 4 || a.String() != b.String() {
-		t.Errorf("sinks got %d and %d lines", strings.Count(a.String(), "\n"), strings.Count(b.String(), "\n"))
-	}
-	err := m.Write(t.Context(), alertsFor(t)[0])
-	if !errors.Is(err, ErrClosed) {
-		t.Errorf("Write after Close: %v", err)
+	if d := testutil.ToFloat64(m.dropped.WithLabelValues("webhook")); d != 1 || w.Dropped() != 1 {
+		t.Errorf("dropped metric %v, Dropped %d; want 1", d, w.Dropped())
 	}
 }
 

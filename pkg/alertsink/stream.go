@@ -1,4 +1,4 @@
-package output
+package alertsink
 
 import (
 	"bufio"
@@ -8,38 +8,58 @@ import (
 	"io"
 	"os"
 	"sync"
-
-	"github.com/mamori-dev/mamori/pkg/runtime/event"
 )
 
-// JSONLines writes one JSON alert per line to a stream (stdout) or a file.
-type JSONLines struct {
-	*queue
-	stop context.CancelFunc
+// Encoder appends one alert's record, its final newline included, to b
+// and returns the extended slice.
+type Encoder[T any] func(b []byte, a T) ([]byte, error)
 
-	mu   sync.Mutex // guards w, buf and f against Reopen
-	w    io.Writer
-	buf  *bufio.Writer
-	f    *os.File // nil for a stream
-	path string
+// JSON encodes an alert as one line of JSON.
+func JSON[T any](b []byte, a T) ([]byte, error) {
+	j, err := json.Marshal(a)
+	if err != nil {
+		return b, fmt.Errorf("encode alert: %w", err)
+	}
+	return append(append(b, j...), '\n'), nil
 }
 
-// NewJSONLines writes alerts to w, which it does not close.
-func NewJSONLines(w io.Writer, o Options) *JSONLines {
-	s := &JSONLines{queue: newQueue("stdout", o), w: w, buf: bufio.NewWriter(w)}
+// Stream writes one record per alert to a stream (stdout) or a file.
+type Stream[T any] struct {
+	*queue[T]
+	enc  Encoder[T]
+	stop context.CancelFunc
+
+	mu   sync.Mutex // guards buf, rec and f against Reopen
+	buf  *bufio.Writer
+	rec  []byte // the record being encoded, reused
+	f    *os.File
+	path string // "" for a stream
+}
+
+// JSONLines is the Stream that NewJSONLines and OpenFile return.
+type JSONLines[T any] = Stream[T]
+
+// NewJSONLines writes alerts as JSON lines to w, which it does not close.
+func NewJSONLines[T any](w io.Writer, o Options[T]) *Stream[T] {
+	return NewStream(w, JSON[T], o)
+}
+
+// NewStream writes alerts encoded by enc to w, which it does not close.
+func NewStream[T any](w io.Writer, enc Encoder[T], o Options[T]) *Stream[T] {
+	s := &Stream[T]{queue: newQueue("stdout", o), enc: enc, buf: bufio.NewWriter(w)}
 	s.start()
 	return s
 }
 
-// OpenFile appends alerts to the file at path, creating it (mode 0600:
-// alerts say what ran where) when missing. Reopen reopens it after a log
-// rotator moved it away.
-func OpenFile(path string, o Options) (*JSONLines, error) {
+// OpenFile appends alerts as JSON lines to the file at path, creating it
+// (mode 0600: alerts say who did what where) when missing. Reopen reopens
+// it after a log rotator moved it away.
+func OpenFile[T any](path string, o Options[T]) (*Stream[T], error) {
 	f, err := openAppend(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &JSONLines{queue: newQueue("file", o), w: f, buf: bufio.NewWriter(f), f: f, path: path}
+	s := &Stream[T]{queue: newQueue("file", o), enc: JSON[T], buf: bufio.NewWriter(f), f: f, path: path}
 	s.start()
 	return s, nil
 }
@@ -52,18 +72,18 @@ func openAppend(path string) (*os.File, error) {
 	return f, nil
 }
 
-func (s *JSONLines) start() {
+func (s *Stream[T]) start() {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.run(ctx)
 }
 
-// Write queues a; it never blocks.
-func (s *JSONLines) Write(_ context.Context, a *event.Alert) error { return s.put(a) }
+// Write queues a; it never blocks unless Options.Block says so.
+func (s *Stream[T]) Write(ctx context.Context, a T) error { return s.put(ctx, a) }
 
 // Close writes what is queued (until ctx ends), flushes, and closes the
 // file if the sink opened one.
-func (s *JSONLines) Close(ctx context.Context) error {
+func (s *Stream[T]) Close(ctx context.Context) error {
 	if err := s.closeSink(ctx, s.stop); err != nil {
 		return err // the worker may be stuck in a write: leave it the file
 	}
@@ -84,7 +104,7 @@ func (s *JSONLines) Close(ctx context.Context) error {
 
 // Reopen flushes and closes the file and opens path again: the SIGHUP a
 // log rotator sends after moving the file. A stream sink just flushes.
-func (s *JSONLines) Reopen() error {
+func (s *Stream[T]) Reopen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.buf.Flush(); err != nil {
@@ -98,7 +118,7 @@ func (s *JSONLines) Reopen() error {
 		return err // keep writing to the old file rather than nowhere
 	}
 	old := s.f
-	s.f, s.w = f, f
+	s.f = f
 	s.buf.Reset(f)
 	if err := old.Close(); err != nil {
 		s.log.Warn("close rotated alert log", "path", s.path, "err", err)
@@ -106,7 +126,7 @@ func (s *JSONLines) Reopen() error {
 	return nil
 }
 
-func (s *JSONLines) run(ctx context.Context) {
+func (s *Stream[T]) run(ctx context.Context) {
 	defer close(s.done)
 	for a := range s.ch {
 		if ctx.Err() != nil {
@@ -127,12 +147,15 @@ func (s *JSONLines) run(ctx context.Context) {
 	}
 }
 
-func (s *JSONLines) writeOne(a *event.Alert) error {
-	b, err := json.Marshal(redact(s.secrets, a))
+func (s *Stream[T]) writeOne(a T) error {
+	rec, err := s.enc(s.rec[:0], s.redact(a))
 	if err != nil {
-		return fmt.Errorf("encode alert: %w", err)
+		return err
 	}
-	if _, err := s.buf.Write(append(b, '\n')); err != nil {
+	if cap(rec) <= 64<<10 {
+		s.rec = rec // keep the buffer, unless one huge alert grew it
+	}
+	if _, err := s.buf.Write(rec); err != nil {
 		return fmt.Errorf("write %s: %w", s.name, err)
 	}
 	return nil

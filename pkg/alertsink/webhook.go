@@ -1,4 +1,4 @@
-package output
+package alertsink
 
 import (
 	"bytes"
@@ -14,8 +14,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/mamori-dev/mamori/pkg/runtime/event"
 )
 
 // WebhookConfig says where and how alerts are POSTed.
@@ -43,11 +41,13 @@ type WebhookConfig struct {
 	CAFile string
 	// Headers are sent with every request.
 	Headers map[string]string
+	// UserAgent names the sender (default "mamori").
+	UserAgent string
 }
 
 // Webhook POSTs alerts as JSON arrays.
-type Webhook struct {
-	*queue
+type Webhook[T any] struct {
+	*queue[T]
 	cfg    WebhookConfig
 	client *http.Client
 	stop   context.CancelFunc
@@ -56,7 +56,7 @@ type Webhook struct {
 // NewWebhook checks cfg and starts the sender. Bad configuration (a URL
 // that is not http(s), an unreadable CA file) is an error now, not a
 // stream of failed deliveries later.
-func NewWebhook(cfg WebhookConfig, o Options) (*Webhook, error) {
+func NewWebhook[T any](cfg WebhookConfig, o Options[T]) (*Webhook[T], error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("webhook URL %q: want http(s)://host/path", cfg.URL)
@@ -99,11 +99,11 @@ func NewWebhook(cfg WebhookConfig, o Options) (*Webhook, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	if o.Name == "" {
-		o.Name = "webhook"
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "mamori"
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	w := &Webhook{queue: newQueue("webhook", o), cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stop: stop}
+	w := &Webhook[T]{queue: newQueue("webhook", o), cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}, stop: stop}
 	go w.run(ctx)
 	return w, nil
 }
@@ -120,23 +120,23 @@ func readToken(path string) (string, error) {
 	return t, nil
 }
 
-// Write queues a; it never blocks.
-func (w *Webhook) Write(_ context.Context, a *event.Alert) error { return w.put(a) }
+// Write queues a; it never blocks unless Options.Block says so.
+func (w *Webhook[T]) Write(ctx context.Context, a T) error { return w.put(ctx, a) }
 
 // Close sends what is queued, retrying as configured, until ctx ends;
 // what is left then is dropped and counted.
-func (w *Webhook) Close(ctx context.Context) error {
+func (w *Webhook[T]) Close(ctx context.Context) error {
 	err := w.closeSink(ctx, w.stop)
 	w.stop()
 	w.client.CloseIdleConnections()
 	return err
 }
 
-func (w *Webhook) run(ctx context.Context) {
+func (w *Webhook[T]) run(ctx context.Context) {
 	defer close(w.done)
-	batch := make([]*event.Alert, 0, w.cfg.MaxBatch)
+	batch := make([]T, 0, w.cfg.MaxBatch)
 	for a := range w.ch {
-		batch = append(batch[:0], redact(w.secrets, a))
+		batch = append(batch[:0], w.redact(a))
 		// Take what else is already waiting, without waiting for more.
 	more:
 		for len(batch) < w.cfg.MaxBatch {
@@ -145,7 +145,7 @@ func (w *Webhook) run(ctx context.Context) {
 				if !ok {
 					break more
 				}
-				batch = append(batch, redact(w.secrets, a))
+				batch = append(batch, w.redact(a))
 			default:
 				break more
 			}
@@ -158,7 +158,7 @@ func (w *Webhook) run(ctx context.Context) {
 }
 
 // send POSTs one batch, retrying what may succeed later.
-func (w *Webhook) send(ctx context.Context, batch []*event.Alert) error {
+func (w *Webhook[T]) send(ctx context.Context, batch []T) error {
 	body, err := json.Marshal(batch)
 	if err != nil {
 		return fmt.Errorf("encode alerts: %w", err)
@@ -186,13 +186,13 @@ func (w *Webhook) send(ctx context.Context, batch []*event.Alert) error {
 }
 
 // post makes one request; retry says whether a failure may pass.
-func (w *Webhook) post(ctx context.Context, body []byte) (retry bool, err error) {
+func (w *Webhook[T]) post(ctx context.Context, body []byte) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "mamori-agent")
+	req.Header.Set("User-Agent", w.cfg.UserAgent)
 	for k, v := range w.cfg.Headers {
 		req.Header.Set(k, v)
 	}
@@ -221,7 +221,7 @@ func (w *Webhook) post(ctx context.Context, body []byte) (retry bool, err error)
 }
 
 // redactedURL is the URL without credentials or query, for logs.
-func (w *Webhook) redactedURL() string {
+func (w *Webhook[T]) redactedURL() string {
 	u, err := url.Parse(w.cfg.URL)
 	if err != nil {
 		return "(invalid URL)"
