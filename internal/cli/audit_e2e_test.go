@@ -46,6 +46,8 @@ import (
 
 	"github.com/mamori-dev/mamori/internal/testenv"
 	"github.com/mamori-dev/mamori/pkg/audit"
+	"github.com/mamori-dev/mamori/pkg/audit/rules"
+	"github.com/mamori-dev/mamori/pkg/exception"
 )
 
 // adminUser is envtest's administrator (a member of system:masters): it
@@ -633,6 +635,83 @@ func TestAuditAttacksLogged(t *testing.T) {
 	want := attack(t, ctx, r)
 	evs := waitForAuditLog(t, r.logPath, want)
 	t.Logf("%d audit events", len(evs))
+
+	// The built-in rules, run by the library on the same log: the
+	// attacks' alerts and nothing else.
+	t.Run("rules", func(t *testing.T) {
+		assertAlerts(t, engineAlerts(t, evs, nil, nil), want)
+	})
+	t.Run("token requested outside cluster_networks", func(t *testing.T) {
+		lists := map[string][]string{"cluster_networks": {"10.0.0.0/8"}}
+		assertAlerts(t, engineAlerts(t, evs, lists, nil), append(slices.Clone(want), tokenOutside()...))
+	})
+	t.Run("exceptions", func(t *testing.T) {
+		exc, probs := exception.LoadFile("testdata/audit/ignore.yaml", "testdata/audit/ignore.yaml", "")
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		assertAlerts(t, engineAlerts(t, evs, nil, exc), withoutRule(want, "pod-exec", "exec-er"))
+	})
+}
+
+// tokenOutside is what sa-token-outside raises on the test's token
+// requests when loopback is outside the cluster's networks.
+func tokenOutside() []expect {
+	var out []expect
+	for _, sa := range tokenRequests {
+		out = append(out, expect{rule: "sa-token-outside", user: adminUser, verb: "create", resource: "serviceaccounts/token", namespace: sa[0], name: sa[1], code: 201})
+	}
+	return out
+}
+
+// withoutRule drops the expectations of rule for user.
+func withoutRule(want []expect, rule, user string) []expect {
+	return slices.DeleteFunc(slices.Clone(want), func(e expect) bool { return e.rule == rule && e.user == user })
+}
+
+// engineAlerts runs the built-in rules over evs in order.
+func engineAlerts(t *testing.T, evs []*audit.Event, lists map[string][]string, exc *exception.Set) []audit.Alert {
+	t.Helper()
+	set, err := rules.Load(nil, rules.LoadOptions{Lists: lists})
+	noErr(t, err)
+	eng := rules.NewEngine(set, rules.EngineOptions{Exceptions: exc})
+	var got []audit.Alert
+	for _, ev := range evs {
+		eng.Process(ev, func(a *audit.Alert) { got = append(got, *a) })
+	}
+	return got
+}
+
+// assertAlerts checks that every expectation is met by an alert (exactly
+// one unless many) and that every alert meets an expectation: the
+// ordinary traffic and the admin's setup raise nothing.
+func assertAlerts(t *testing.T, got []audit.Alert, want []expect) {
+	t.Helper()
+	t.Logf("%d alerts, %d expected", len(got), len(want))
+	n := make([]int, len(want))
+	for _, a := range got {
+		i := slices.IndexFunc(want, func(e expect) bool { return e.matches(a) })
+		if i < 0 {
+			t.Errorf("unexpected alert %s by %q (as %q): %s %s %s/%s (%d) at %s: %s",
+				a.Rule, a.User, a.ImpersonatedUser, a.Verb, a.Resource, a.Namespace, a.Name, a.ResponseCode, a.Source, a.Output)
+			continue
+		}
+		n[i]++
+		if a.AuditID == "" || a.Technique == "" || a.Severity == "" || a.Output == "" || a.Time.IsZero() {
+			t.Errorf("alert %s lacks an audit ID, technique, severity, output or time: %+v", want[i], a)
+		}
+		if want[i].rule == "forbidden-burst" && (a.Count < 20 || len(a.AuditIDs) == 0) {
+			t.Errorf("forbidden-burst counted %d events (audit IDs %v), want at least 20", a.Count, a.AuditIDs)
+		}
+	}
+	for i, e := range want {
+		switch {
+		case n[i] == 0:
+			t.Errorf("no alert %s", e)
+		case n[i] > 1 && !e.many:
+			t.Errorf("%d alerts %s, want 1", n[i], e)
+		}
+	}
 }
 
 // keepAuditLog copies the audit log to $MAMORI_KEEP_AUDIT_LOG when the
