@@ -20,17 +20,23 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -45,8 +51,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/mamori-dev/mamori/internal/testenv"
+	"github.com/mamori-dev/mamori/internal/tlsserve"
 	"github.com/mamori-dev/mamori/pkg/audit"
 	"github.com/mamori-dev/mamori/pkg/audit/rules"
+	"github.com/mamori-dev/mamori/pkg/audit/server"
 	"github.com/mamori-dev/mamori/pkg/exception"
 )
 
@@ -726,4 +734,249 @@ func keepAuditLog(t *testing.T, path string) {
 			os.WriteFile(keep, data, 0o600)
 		}
 	})
+}
+
+// burstUser reads a configmap many times; the webhook policy audits its
+// reads at Metadata, cheap for the API server.
+const burstUser = "burster"
+
+// webhookPolicy is catchAllPolicy with the burst user's reads at Metadata.
+const webhookPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: [` + burstUser + `]
+- level: RequestResponse
+`
+
+// receiver is the audit webhook endpoint of the test: pkg/audit/server's
+// handler and queue, drained by the built-in rules.
+type receiver struct {
+	queue   *server.Queue
+	reg     *prometheus.Registry
+	release chan struct{} // closed to let the consumer drain the queue
+
+	mu     sync.Mutex
+	alerts []audit.Alert
+	seen   map[string]int // auditID/stage → times received
+	users  map[string]int // events received by user
+}
+
+// startReceiver serves the audit webhook on a free loopback port over TLS
+// (a certificate made for the test) and returns the kubeconfig the API
+// server's --audit-webhook-config-file needs. Its consumer waits for
+// release before draining, so that a burst fills the queue.
+func startReceiver(t *testing.T, queueSize int) (*receiver, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ss, err := tlsserve.NewSelfSigned([]string{"127.0.0.1"}, time.Hour)
+	noErr(t, err)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	noErr(t, os.WriteFile(certFile, ss.CertPEM, 0o600))
+	noErr(t, os.WriteFile(keyFile, ss.KeyPEM, 0o600))
+
+	rc := &receiver{
+		queue: server.NewQueue(queueSize), reg: prometheus.NewRegistry(), release: make(chan struct{}),
+		seen: map[string]int{}, users: map[string]int{},
+	}
+	m, err := server.NewMetrics(rc.reg)
+	noErr(t, err)
+	m.WatchQueue(rc.queue)
+	// A short wait for room: a full queue answers 429 quickly and the API
+	// server retries the batch after its backoff.
+	h := server.Handler(server.Config{Queue: rc.queue, QueueWait: 100 * time.Millisecond, Metrics: m})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	noErr(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ctx, ln, h, server.TLSConfig{CertFile: certFile, KeyFile: keyFile}) }()
+	set, err := rules.Load(nil, rules.LoadOptions{})
+	noErr(t, err)
+	eng := rules.NewEngine(set, rules.EngineOptions{})
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		select {
+		case <-rc.release:
+		case <-ctx.Done():
+			return
+		}
+		for {
+			ev, err := rc.queue.Get(ctx)
+			if err != nil {
+				return
+			}
+			rc.mu.Lock()
+			rc.seen[ev.AuditID+"/"+ev.Stage]++
+			rc.users[ev.User.Username]++
+			eng.Process(ev, func(a *audit.Alert) { rc.alerts = append(rc.alerts, *a) })
+			rc.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("audit webhook: %v", err)
+		}
+		<-consumed
+	})
+
+	kubeconfig := filepath.Join(dir, "webhook.kubeconfig")
+	noErr(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: mamori
+  cluster:
+    server: https://%s/audit
+    certificate-authority-data: %s
+contexts:
+- name: mamori
+  context: {cluster: mamori, user: apiserver}
+current-context: mamori
+users:
+- name: apiserver
+  user: {}
+`, ln.Addr(), base64.StdEncoding.EncodeToString(ss.CAPEM))), 0o600))
+	return rc, kubeconfig
+}
+
+func (rc *receiver) snapshot() (alerts []audit.Alert, seen map[string]int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.alerts), maps.Clone(rc.seen)
+}
+
+// counter is the value of a counter of the receiver's metrics.
+func (rc *receiver) counter(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := rc.reg.Gather()
+	noErr(t, err)
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label == "" || slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestAuditWebhookBackend points the API server's webhook backend (beside
+// its log backend) at the audit webhook endpoint: the attacks raise the
+// same alerts as from the log, and under a burst that fills the endpoint's
+// queue (429s, retried by the API server) every event the log backend
+// wrote arrives exactly once.
+func TestAuditWebhookBackend(t *testing.T) {
+	const queueSize, burst, workers = 500, 5000, 16
+	rc, kubeconfig := startReceiver(t, queueSize)
+	r := startAuditedAPIServer(t, webhookPolicy,
+		testenv.APIServerArg("audit-webhook-config-file", kubeconfig),
+		testenv.APIServerArg("audit-webhook-batch-max-wait", "1s"),
+		testenv.APIServerArg("audit-webhook-initial-backoff", "1s"))
+	keepAuditLog(t, r.logPath)
+	ctx := t.Context()
+
+	// The burst first, with the consumer held back: the queue fills, the
+	// endpoint answers 429, the API server retries.
+	cfg, _ := r.user(t, burstUser, "system:masters")
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit
+	bc, err := kubernetes.NewForConfig(cfg)
+	noErr(t, err)
+	noErr(t, create(ctx, r.admin.CoreV1().ConfigMaps("default"), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hot"}}))
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < burst; i += workers {
+				if _, err := bc.CoreV1().ConfigMaps("default").Get(ctx, "hot", metav1.GetOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("burst: %v", err)
+	}
+	// Hold the consumer until the endpoint has refused a batch (or a few
+	// seconds passed), then let it drain.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if rc.counter(t, "mamori_audit_dropped_total", "reason", server.DropQueueFull) > 0 {
+			break
+		}
+	}
+	close(rc.release)
+	if n := rc.counter(t, "mamori_audit_dropped_total", "reason", server.DropQueueFull); n == 0 {
+		t.Errorf("the queue of %d never refused a batch during a burst of %d: no back-pressure was tested", queueSize, burst)
+	} else {
+		t.Logf("%.0f events refused with 429 and retried", n)
+	}
+
+	ordinary(t, ctx, r)
+	want := attack(t, ctx, r)
+	waitForAuditLog(t, r.logPath, want)
+	cutoff := time.Now()
+
+	// Every event the log backend wrote up to the cutoff arrives at the
+	// endpoint, exactly once; the alerts are the attacks'.
+	var evs []*audit.Event
+	var missing []string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		evs = readAuditLog(t, r.logPath)
+		_, seen := rc.snapshot()
+		missing = missing[:0]
+		for _, ev := range evs {
+			if ev.Time().Before(cutoff) && seen[ev.AuditID+"/"+ev.Stage] == 0 {
+				missing = append(missing, fmt.Sprintf("%s %s %s %s", ev.AuditID, ev.Stage, ev.User.Username, ev.RequestURI))
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d events of the log never reached the webhook endpoint, first: %s", len(missing), strings.Join(missing[:min(5, len(missing))], "; "))
+	}
+	alerts, seen := rc.snapshot()
+	inLog := map[string]bool{}
+	bursts := 0
+	for _, ev := range evs {
+		inLog[ev.AuditID+"/"+ev.Stage] = true
+		if ev.User.Username == burstUser && ev.Verb == "get" {
+			bursts++
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s received %d times", id, n)
+		}
+		if !inLog[id] {
+			// Written to the log after the read above: read it again.
+			evs = readAuditLog(t, r.logPath)
+			if !slices.ContainsFunc(evs, func(ev *audit.Event) bool { return ev.AuditID+"/"+ev.Stage == id }) {
+				t.Errorf("event %s received but not in the log", id)
+			}
+		}
+	}
+	if bursts != burst {
+		t.Errorf("the log holds %d burst reads, want %d", bursts, burst)
+	}
+	rc.mu.Lock()
+	gotBurst := rc.users[burstUser]
+	rc.mu.Unlock()
+	if gotBurst < burst {
+		t.Errorf("the endpoint received %d events of the burst user, want at least %d", gotBurst, burst)
+	}
+	if got := rc.counter(t, "mamori_audit_events_total", "", ""); int(got) < len(seen) {
+		t.Errorf("mamori_audit_events_total = %.0f, want at least the %d events received", got, len(seen))
+	}
+	assertAlerts(t, alerts, want)
 }
