@@ -24,7 +24,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func builtins() []audit.Requirement {
 	meta, req := audit.LevelMetadata, audit.LevelRequest
 	core := func(rs ...string) audit.GroupResources { return audit.GroupResources{Group: "", Resources: rs} }
-	g := func(group string, rs ...string) audit.GroupResources { return audit.GroupResources{Group: group, Resources: rs} }
+	g := func(group string, rs ...string) audit.GroupResources {
+		return audit.GroupResources{Group: group, Resources: rs}
+	}
 	rbac := "rbac.authorization.k8s.io"
 	return []audit.Requirement{
 		{Rule: "pod-exec", Verbs: []string{"create", "get"}, Resources: []audit.GroupResources{core("pods/exec", "pods/attach", "pods/portforward")},
