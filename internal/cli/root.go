@@ -77,7 +77,7 @@ func newRoot(stdio IO) *cobra.Command {
 	}
 	root.AddCommand(newVersion(), newScan(stdio), newChecks(stdio), newPolicy(stdio), newWebhook(stdio),
 		newDB(stdio), newVuln(stdio), newVersionCompare(stdio), newAgent(stdio), newTrace(stdio), newAdvise(stdio))
-	root.AddCommand(newVerify(stdio), newSign(stdio), newAttest(stdio))
+	root.AddCommand(newVerify(stdio), newSign(stdio), newAttest(stdio), newAudit(stdio))
 	return root
 }
 
