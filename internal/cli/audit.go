@@ -89,7 +89,7 @@ type auditOutFlags struct {
 func (o *auditOutFlags) add(cmd *cobra.Command, exitCode bool) {
 	f := cmd.Flags()
 	f.StringVarP(&o.format, "format", "f", "text", "alert format on stdout or --output: text or json (JSON lines)")
-	f.StringVarP(&o.output, "output", "o", "-", "write alerts to this file (appended) instead of stdout")
+	f.StringVarP(&o.output, "output", "o", "", "append alerts to this file instead of writing them to stdout")
 	f.StringVar(&o.webhookURL, "webhook-url", "", "also POST alerts (JSON arrays) to this URL")
 	if exitCode {
 		f.IntVar(&o.exitCode, "exit-code", ExitFindings, "exit code when any alert was raised")
@@ -435,7 +435,7 @@ the read-only traffic of the cluster's own components at None.`,
 		},
 	}
 	rf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "-", "write the policy to this file instead of stdout")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the policy to this file instead of stdout")
 	cmd.AddCommand(newAuditPolicyCheck(stdio))
 	return cmd
 }
@@ -586,13 +586,13 @@ func (o *auditOutFlags) sinks(stdio IO, log *slog.Logger, m *server.Metrics, blo
 	case "json":
 		enc = alertsink.JSON[*audit.Alert]
 	case "text":
-		enc = alertfmt.Text(stdio.OutIsTTY && o.output == "-")
+		enc = alertfmt.Text(stdio.OutIsTTY && o.output == "")
 	default:
 		return nil, fmt.Errorf("--format %q: want text or json", o.format)
 	}
 	var sinks alertsink.Multi[*audit.Alert]
 	switch {
-	case o.output == "-":
+	case o.output == "":
 		sinks = append(sinks, alertsink.NewStream(stdio.Out, enc, so))
 	case o.format == "json":
 		f, err := alertsink.OpenFile(o.output, so)
