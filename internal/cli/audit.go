@@ -412,6 +412,7 @@ func runAuditServe(ctx context.Context, stdio IO, fl auditServeFlags) error {
 func newAuditPolicy(stdio IO) *cobra.Command {
 	var rf auditRuleFlags
 	var output string
+	var keepSystemReads bool
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Print the audit policy that feeds the rules at low volume",
@@ -427,7 +428,7 @@ the read-only traffic of the cluster's own components at None.`,
 			if err != nil {
 				return err
 			}
-			data, err := auditpolicy.Recommended(set.Requirements(), auditpolicy.Options{})
+			data, err := auditpolicy.Recommended(set.Requirements(), auditpolicy.Options{KeepReadsOfSystem: keepSystemReads})
 			if err != nil {
 				return err
 			}
@@ -436,6 +437,7 @@ the read-only traffic of the cluster's own components at None.`,
 	}
 	rf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the policy to this file instead of stdout")
+	cmd.Flags().BoolVar(&keepSystemReads, "keep-system-reads", false, "record the reads and heartbeats of the cluster's own components too (Metadata): more volume, and rules that judge every request see them")
 	cmd.AddCommand(newAuditPolicyCheck(stdio))
 	return cmd
 }

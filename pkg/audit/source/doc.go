@@ -15,7 +15,7 @@
 //	  'resource.type="k8s_cluster" AND resource.labels.cluster_name="C" AND
 //	   (logName="projects/P/logs/cloudaudit.googleapis.com%2Factivity" OR
 //	    logName="projects/P/logs/cloudaudit.googleapis.com%2Fdata_access")' > gke-audit.json
-//	mamori audit gke-audit.json
+//	mamori audit scan gke-audit.json
 //
 // A log sink to Cloud Storage or Pub/Sub writes the same entries as JSON
 // lines; mamori reads those files too. The principal's email becomes the
@@ -36,7 +36,7 @@
 //
 //	aws logs filter-log-events --output json --log-group-name /aws/eks/C/cluster \
 //	  --log-stream-name-prefix kube-apiserver-audit --start-time $(date -d -1hour +%s000) > eks-audit.json
-//	mamori audit eks-audit.json
+//	mamori audit scan eks-audit.json
 //
 // or export them to S3 (aws logs create-export-task --log-group-name
 // /aws/eks/C/cluster --log-stream-name-prefix kube-apiserver-audit --from
