@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/mamori-dev/mamori/pkg/audit"
+	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -220,36 +220,13 @@ func ValidateFiles(files []string) error {
 }
 
 func ruleFiles(target string) ([]string, error) {
-	st, err := os.Stat(target)
+	files, err := policy.Files(target)
+	if err == nil && len(files) == 0 {
+		err = errors.New("no .yaml, .yml or .json file")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+		return nil, fmt.Errorf("rules: %s: %w", target, err)
 	}
-	if !st.IsDir() {
-		return []string{target}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != target && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch filepath.Ext(p) {
-		case ".yaml", ".yml", ".json":
-			if !strings.HasPrefix(d.Name(), ".") {
-				files = append(files, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
-	}
-	slices.Sort(files)
 	return files, nil
 }
 
