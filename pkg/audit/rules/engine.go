@@ -214,7 +214,7 @@ func (e *Engine) Process(ev *audit.Event, emit func(*audit.Alert)) {
 		if out != types.True {
 			continue
 		}
-		if ev.AuditID != "" && !e.seen[r.index].add(ev.AuditID) {
+		if ev.AuditID != "" && !e.seen[r.index].add(requestKey(ev)) {
 			continue
 		}
 		e.raise(r, ev, emit)
@@ -268,15 +268,9 @@ func (e *Engine) excepted(r *Rule, al *audit.Alert) bool {
 		f.Resource = finding.Resource{Kind: ev.ObjectRef.Resource, Namespace: ev.ObjectRef.Namespace, Name: ev.ObjectRef.Name}
 	}
 	now := e.o.Now()
+	// Only the authenticated user: whoever may impersonate an excepted
+	// user must not inherit the exception.
 	live, expired := x.Match(&f, now)
-	if live == nil && al.ImpersonatedUser != "" {
-		f.User = al.ImpersonatedUser
-		var exp2 *exception.Entry
-		live, exp2 = x.Match(&f, now)
-		if expired == nil {
-			expired = exp2
-		}
-	}
 	if live != nil {
 		return true
 	}
@@ -288,7 +282,18 @@ func (e *Engine) excepted(r *Rule, al *audit.Alert) bool {
 	return false
 }
 
-// dedupe is a bounded set of recent audit IDs.
+// requestKey identifies one request across the stages it is logged at.
+// The audit ID alone does not: the API server takes it from the client's
+// Audit-ID header when one is sent, so an attacker repeating one would
+// have every request after the first deduplicated away. The stages of one
+// request share its receipt time to the microsecond, its user, verb and
+// URI.
+func requestKey(ev *audit.Event) string {
+	return ev.AuditID + "\x00" + ev.RequestReceivedTimestamp.Format(time.RFC3339Nano) + "\x00" +
+		ev.User.Username + "\x00" + ev.Verb + "\x00" + ev.RequestURI
+}
+
+// dedupe is a bounded set of recent requests (requestKey).
 type dedupe struct {
 	ids  map[string]struct{}
 	ring []string
