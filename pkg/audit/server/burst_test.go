@@ -212,7 +212,8 @@ func TestBurst(t *testing.T) {
 
 // BenchmarkEndpoint is events/s through the endpoint: 8 clients post
 // EventLists of 400 events of the audit mix over TLS on loopback, a
-// consumer drains the queue of 10,000.
+// consumer drains the queue of 10,000. Items are decoded by
+// audit.DecodeEvent, as `mamori audit serve` does.
 func BenchmarkEndpoint(b *testing.B) {
 	lines := audittest.Mix(20*burstBatch, 11, burstStart)
 	var bodies [][]byte
@@ -224,7 +225,7 @@ func BenchmarkEndpoint(b *testing.B) {
 		bodies = append(bodies, buf.Bytes())
 	}
 	q := NewQueue(burstQueue)
-	srv, client := tlsServer(b, Handler(Config{Queue: q}))
+	srv, client := tlsServer(b, Handler(Config{Queue: q, Decode: audit.DecodeEvent}))
 	var consumed atomic.Int64
 	done := make(chan struct{})
 	go func() {

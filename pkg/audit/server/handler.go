@@ -60,7 +60,13 @@ type handler struct {
 	log   *slog.Logger
 	drops *DropLog
 	reqs  atomic.Uint64
-	bufs  sync.Pool // *bytes.Buffer
+	bufs  sync.Pool // *body
+}
+
+// body is a request's body and the bytes of its items, reused.
+type body struct {
+	buf   bytes.Buffer
+	items [][]byte
 }
 
 // Handler serves the audit webhook: POST / and /audit take an EventList,
@@ -89,14 +95,6 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("/audit", h.serveEvents)
 	mux.HandleFunc("/{$}", h.serveEvents)
 	return mux
-}
-
-// eventList is the envelope of a batch; the items are decoded one by one
-// so that one bad item does not cost the others.
-type eventList struct {
-	Kind       string            `json:"kind"`
-	APIVersion string            `json:"apiVersion"`
-	Items      []json.RawMessage `json:"items"`
 }
 
 func (h *handler) serveEvents(w http.ResponseWriter, r *http.Request) {
@@ -132,14 +130,17 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) int {
 		h.drop(DropBodyTooLarge, 1)
 		return fail(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxBodyBytes)
 	}
-	buf, _ := h.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+	bd, _ := h.bufs.Get().(*body)
+	if bd == nil {
+		bd = new(body)
 	}
+	buf := &bd.buf
 	defer func() {
 		if buf.Cap() <= 4<<20 { // keep ordinary batches' buffers, not a rare giant's
 			buf.Reset()
-			h.bufs.Put(buf)
+			clear(bd.items) // hold no bytes of the body
+			bd.items = bd.items[:0]
+			h.bufs.Put(bd)
 		}
 	}()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)); err != nil {
@@ -149,18 +150,21 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) int {
 		}
 		return fail(http.StatusBadRequest, "read body: %v", err)
 	}
-	// The items are copied out of buf, which is reused.
-	var list eventList
-	if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
+	// The items are sub-slices of buf, which is reused: Decode copies
+	// what it keeps. They are split out in one pass and decoded one by one
+	// so that one bad item does not cost the others.
+	kind, apiVersion, items, err := splitEventList(buf.Bytes(), bd.items[:0])
+	bd.items = items
+	if err != nil {
 		return fail(http.StatusBadRequest, "decode EventList: %v", err)
 	}
-	if list.Kind != "EventList" || list.APIVersion != "audit.k8s.io/v1" {
-		return fail(http.StatusBadRequest, "got kind %q apiVersion %q: want an audit.k8s.io/v1 EventList", list.Kind, list.APIVersion)
+	if kind != "EventList" || apiVersion != "audit.k8s.io/v1" {
+		return fail(http.StatusBadRequest, "got kind %q apiVersion %q: want an audit.k8s.io/v1 EventList", kind, apiVersion)
 	}
 	file := fmt.Sprintf("%s request %d", r.RemoteAddr, n)
-	store := make([]audit.Event, len(list.Items)) // one allocation for the batch
-	evs := make([]*audit.Event, 0, len(list.Items))
-	for i, raw := range list.Items {
+	store := make([]audit.Event, len(items)) // one allocation for the batch
+	evs := make([]*audit.Event, 0, len(items))
+	for i, raw := range items {
 		e := &store[len(evs)]
 		pos := audit.Position{File: file, Line: i + 1}
 		if err := h.cfg.Decode(raw, e); err != nil {
