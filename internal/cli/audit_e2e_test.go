@@ -13,6 +13,8 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,19 +26,21 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -51,11 +55,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/mamori-dev/mamori/internal/testenv"
-	"github.com/mamori-dev/mamori/internal/tlsserve"
 	"github.com/mamori-dev/mamori/pkg/audit"
-	"github.com/mamori-dev/mamori/pkg/audit/rules"
 	"github.com/mamori-dev/mamori/pkg/audit/server"
-	"github.com/mamori-dev/mamori/pkg/exception"
 )
 
 // adminUser is envtest's administrator (a member of system:masters): it
@@ -129,8 +130,8 @@ type rig struct {
 	logPath string
 }
 
-// catchAllPolicy records every request with its bodies; the rules need at
-// most that.
+// catchAllPolicy records every request with its bodies: more than the
+// rules need.
 const catchAllPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -138,17 +139,13 @@ rules:
 - level: RequestResponse
 `
 
-// startAuditedAPIServer starts an API server writing its audit log to a
-// file in the test's directory, with anonymous requests authenticated (so
-// that RBAC decides what system:anonymous may do) and extra options.
-func startAuditedAPIServer(t *testing.T, policy string, opts ...testenv.Option) *rig {
+// startAuditedAPIServer starts an API server auditing with the policy
+// file at policyPath and writing its audit log to a file in the test's
+// directory, with anonymous requests authenticated (so that RBAC decides
+// what system:anonymous may do) and extra options.
+func startAuditedAPIServer(t *testing.T, policyPath string, opts ...testenv.Option) *rig {
 	t.Helper()
-	dir := t.TempDir()
-	policyPath := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "audit.log")
+	logPath := filepath.Join(t.TempDir(), "audit.log")
 	opts = append([]testenv.Option{
 		testenv.APIServerArg("audit-policy-file", policyPath),
 		testenv.APIServerArg("audit-log-path", logPath),
@@ -632,72 +629,157 @@ func waitForAuditLog(t *testing.T, path string, want []expect) []*audit.Event {
 	}
 }
 
+// recommendedPolicy writes the output of `mamori audit policy` to a file
+// in the test's directory and returns its path: the API servers of these
+// tests audit with what mamori recommends, so a rule the policy starves
+// loses its alerts here.
+func recommendedPolicy(t *testing.T) string {
+	t.Helper()
+	code, out, errs := run(t, "", "audit", "policy")
+	if code != ExitClean {
+		t.Fatalf("mamori audit policy: exit %d\n%s", code, errs)
+	}
+	return writePolicy(t, out)
+}
+
+func writePolicy(t *testing.T, policy string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	noErr(t, os.WriteFile(path, []byte(policy), 0o600))
+	return path
+}
+
+// TestAuditPolicyCheck checks the recommended policy with `mamori audit
+// policy check`, and a Metadata catch-all, which starves the rules that
+// read request bodies.
+func TestAuditPolicyCheck(t *testing.T) {
+	rec := recommendedPolicy(t)
+	code, out, errs := run(t, "", "audit", "policy", "check", rec)
+	if code != ExitClean || !strings.Contains(out, "feeds all") {
+		t.Errorf("policy check of the recommended policy: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	meta := writePolicy(t, "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+	code, out, errs = run(t, "", "audit", "policy", "check", meta)
+	if code != ExitFindings || !strings.Contains(out, "starves privileged-pod") {
+		t.Errorf("policy check of a Metadata catch-all: exit %d, want %d naming privileged-pod\nstdout:\n%s\nstderr:\n%s", code, ExitFindings, out, errs)
+	}
+}
+
 // TestAuditAttacksLogged runs the attacks and the ordinary traffic against
-// a real API server and checks that the audit log records each attack in
-// the shape the rules read.
+// a real API server auditing with the recommended policy, checks that its
+// log records each attack in the shape the rules read, and that `mamori
+// audit scan` raises exactly the attacks' alerts on it. A second API
+// server auditing everything with bodies shows the rules need no more
+// than the recommended policy gives.
 func TestAuditAttacksLogged(t *testing.T) {
-	r := startAuditedAPIServer(t, catchAllPolicy)
-	keepAuditLog(t, r.logPath)
-	ctx := t.Context()
-	ordinary(t, ctx, r)
-	want := attack(t, ctx, r)
-	evs := waitForAuditLog(t, r.logPath, want)
-	t.Logf("%d audit events", len(evs))
+	t.Run("recommended policy", func(t *testing.T) {
+		r := startAuditedAPIServer(t, recommendedPolicy(t))
+		keepAuditLog(t, r.logPath)
+		ctx := t.Context()
+		ordinary(t, ctx, r)
+		want := attack(t, ctx, r)
+		evs := waitForAuditLog(t, r.logPath, want)
+		t.Logf("%d audit events", len(evs))
 
-	// The built-in rules, run by the library on the same log: the
-	// attacks' alerts and nothing else.
-	t.Run("rules", func(t *testing.T) {
-		assertAlerts(t, engineAlerts(t, evs, nil, nil), want)
-	})
-	t.Run("token requested outside cluster_networks", func(t *testing.T) {
-		lists := map[string][]string{"cluster_networks": {"10.0.0.0/8"}}
-		assertAlerts(t, engineAlerts(t, evs, lists, nil), append(slices.Clone(want), tokenOutside()...))
-	})
-	t.Run("exceptions", func(t *testing.T) {
-		exc, probs := exception.LoadFile("testdata/audit/ignore.yaml", "testdata/audit/ignore.yaml", "")
-		if len(probs) > 0 {
-			t.Fatal(probs)
-		}
-		assertAlerts(t, engineAlerts(t, evs, nil, exc), withoutRule(want, "pod-exec", "exec-er"))
+		t.Run("scan", func(t *testing.T) {
+			assertAlerts(t, cliAlerts(t, "", ExitFindings, "--format", "json", r.logPath), want)
+		})
+		t.Run("exit code", func(t *testing.T) {
+			assertAlerts(t, cliAlerts(t, "", 3, "--format", "json", "--exit-code", "3", r.logPath), want)
+		})
+		t.Run("token outside cluster_networks", func(t *testing.T) {
+			got := cliAlerts(t, "", ExitFindings, "--format", "json", "--list", "cluster_networks=10.0.0.0/8", r.logPath)
+			assertAlerts(t, got, append(slices.Clone(want), tokenOutside()...))
+		})
+		t.Run("ignorefile", func(t *testing.T) {
+			got := cliAlerts(t, "", ExitFindings, "--format", "json", "--ignorefile", "testdata/audit/ignore.yaml", r.logPath)
+			assertAlerts(t, got, withoutRule(want, "pod-exec", "exec-er"))
+		})
+		t.Run("gzip on stdin", func(t *testing.T) {
+			log, err := os.ReadFile(r.logPath)
+			noErr(t, err)
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			_, err = zw.Write(log)
+			noErr(t, err)
+			noErr(t, zw.Close())
+			assertAlerts(t, cliAlerts(t, gz.String(), ExitFindings, "--format", "json", "-"), want)
+		})
+		t.Run("text", func(t *testing.T) {
+			code, out, errs := run(t, "", "audit", "scan", "--format", "text", "--exit-code", "5", r.logPath)
+			if code != 5 {
+				t.Fatalf("exit %d, want 5\nstderr:\n%s", code, errs)
+			}
+			assertTextAlerts(t, out, want)
+		})
 	})
 
-	// The same through `mamori audit scan`.
-	t.Run("cli", func(t *testing.T) {
-		assertAlerts(t, cliAlerts(t, ExitFindings, "--format", "json", r.logPath), want)
-	})
-	t.Run("cli exit code", func(t *testing.T) {
-		cliAlerts(t, 3, "--format", "json", "--exit-code", "3", r.logPath)
-	})
-	t.Run("cli token outside", func(t *testing.T) {
-		got := cliAlerts(t, ExitFindings, "--format", "json", "--list", "cluster_networks=10.0.0.0/8", r.logPath)
-		assertAlerts(t, got, append(slices.Clone(want), tokenOutside()...))
-	})
-	t.Run("cli ignorefile", func(t *testing.T) {
-		got := cliAlerts(t, ExitFindings, "--format", "json", "--ignorefile", "testdata/audit/ignore.yaml", r.logPath)
-		assertAlerts(t, got, withoutRule(want, "pod-exec", "exec-er"))
+	t.Run("catch-all policy", func(t *testing.T) {
+		r := startAuditedAPIServer(t, writePolicy(t, catchAllPolicy))
+		ctx := t.Context()
+		ordinary(t, ctx, r)
+		want := attack(t, ctx, r)
+		waitForAuditLog(t, r.logPath, want)
+		assertAlerts(t, cliAlerts(t, "", ExitFindings, "--format", "json", r.logPath), want)
 	})
 }
 
-// cliAlerts runs `mamori audit scan args...`, wants exit code wantCode and
-// returns the alerts of its JSON lines. It skips while the audit command
-// does not exist yet (internal/cli/audit.go is being written).
-func cliAlerts(t *testing.T, wantCode int, args ...string) []audit.Alert {
+// assertTextAlerts checks the text blocks of `audit scan --format text`:
+// one block per alert, its first line "TIME SEVERITY RULE ...", naming
+// every rule expected and no other.
+func assertTextAlerts(t *testing.T, out string, want []expect) {
 	t.Helper()
-	code, out, errs := run(t, "", append([]string{"audit", "scan"}, args...)...)
-	if strings.Contains(errs, `unknown command "audit"`) {
-		t.Skip("no `mamori audit` command yet")
+	got := map[string]int{}
+	for line := range strings.Lines(out) {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			continue // a detail line
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			t.Errorf("text alert line %q: want TIME SEVERITY RULE ...", line)
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339, f[0]); err != nil {
+			t.Errorf("text alert line %q: %v", line, err)
+		}
+		got[f[2]]++
 	}
+	wantRules := map[string]bool{}
+	for _, e := range want {
+		wantRules[e.rule] = true
+		if got[e.rule] == 0 {
+			t.Errorf("the text output names no %s alert", e.rule)
+		}
+	}
+	for rule, n := range got {
+		if !wantRules[rule] {
+			t.Errorf("the text output has %d unexpected %s alerts", n, rule)
+		}
+	}
+}
+
+// cliAlerts runs `mamori audit scan args...` with stdin, wants exit code
+// wantCode and returns the alerts of its JSON lines.
+func cliAlerts(t *testing.T, stdin string, wantCode int, args ...string) []audit.Alert {
+	t.Helper()
+	code, out, errs := run(t, stdin, append([]string{"audit", "scan"}, args...)...)
 	if code != wantCode {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, wantCode, errs)
 	}
+	return parseAlerts(t, "stdout", out)
+}
+
+// parseAlerts decodes JSON lines of alerts.
+func parseAlerts(t *testing.T, name, jsonl string) []audit.Alert {
+	t.Helper()
 	var got []audit.Alert
-	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(jsonl), "\n") {
 		if line == "" {
 			continue
 		}
 		var a audit.Alert
 		if err := json.Unmarshal([]byte(line), &a); err != nil {
-			t.Fatalf("stdout line %d: %v: %s", i+1, err, line)
+			t.Fatalf("%s line %d: %v: %s", name, i+1, err, line)
 		}
 		got = append(got, a)
 	}
@@ -717,19 +799,6 @@ func tokenOutside() []expect {
 // withoutRule drops the expectations of rule for user.
 func withoutRule(want []expect, rule, user string) []expect {
 	return slices.DeleteFunc(slices.Clone(want), func(e expect) bool { return e.rule == rule && e.user == user })
-}
-
-// engineAlerts runs the built-in rules over evs in order.
-func engineAlerts(t *testing.T, evs []*audit.Event, lists map[string][]string, exc *exception.Set) []audit.Alert {
-	t.Helper()
-	set, err := rules.Load(nil, rules.LoadOptions{Lists: lists})
-	noErr(t, err)
-	eng := rules.NewEngine(set, rules.EngineOptions{Exceptions: exc})
-	var got []audit.Alert
-	for _, ev := range evs {
-		eng.Process(ev, func(a *audit.Alert) { got = append(got, *a) })
-	}
-	return got
 }
 
 // assertAlerts checks that every expectation is met by an alert (exactly
@@ -778,95 +847,75 @@ func keepAuditLog(t *testing.T, path string) {
 	})
 }
 
-// burstUser reads a configmap many times; the webhook policy audits its
-// reads at Metadata, cheap for the API server.
+// burstUser reads a configmap many times; the recommended policy audits
+// config maps at Metadata, cheap for the API server.
 const burstUser = "burster"
 
-// webhookPolicy is catchAllPolicy with the burst user's reads at Metadata.
-const webhookPolicy = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-- level: Metadata
-  users: [` + burstUser + `]
-- level: RequestResponse
-`
-
-// receiver is the audit webhook endpoint of the test: pkg/audit/server's
-// handler and queue, drained by the built-in rules.
-type receiver struct {
-	queue   *server.Queue
-	reg     *prometheus.Registry
-	release chan struct{} // closed to let the consumer drain the queue
-
-	mu     sync.Mutex
-	alerts []audit.Alert
-	seen   map[string]int // auditID/stage → times received
-	users  map[string]int // events received by user
+// webhookPKI is a CA made for the test, the endpoint's serving certificate
+// for 127.0.0.1 and the API server's client certificate, both signed by
+// the CA, in files for the command and PEM for the kubeconfig.
+type webhookPKI struct {
+	caFile, certFile, keyFile    string
+	caPEM, clientCert, clientKey []byte
+	client                       tls.Certificate
+	pool                         *x509.CertPool
 }
 
-// startReceiver serves the audit webhook on a free loopback port over TLS
-// (a certificate made for the test) and returns the kubeconfig the API
-// server's --audit-webhook-config-file needs. Its consumer waits for
-// release before draining, so that a burst fills the queue.
-func startReceiver(t *testing.T, queueSize int) (*receiver, string) {
+func newWebhookPKI(t *testing.T, dir string) *webhookPKI {
 	t.Helper()
-	dir := t.TempDir()
-	ss, err := tlsserve.NewSelfSigned([]string{"127.0.0.1"}, time.Hour)
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	noErr(t, err)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	noErr(t, os.WriteFile(certFile, ss.CertPEM, 0o600))
-	noErr(t, os.WriteFile(keyFile, ss.KeyPEM, 0o600))
-
-	rc := &receiver{
-		queue: server.NewQueue(queueSize), reg: prometheus.NewRegistry(), release: make(chan struct{}),
-		seen: map[string]int{}, users: map[string]int{},
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e audit webhook CA"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
 	}
-	m, err := server.NewMetrics(rc.reg)
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	noErr(t, err)
-	m.WatchQueue(rc.queue)
-	// A short wait for room: a full queue answers 429 quickly and the API
-	// server retries the batch after its backoff.
-	h := server.Handler(server.Config{Queue: rc.queue, QueueWait: 100 * time.Millisecond, Metrics: m})
+	ca, err := x509.ParseCertificate(caDER)
+	noErr(t, err)
+	issue := func(serial int64, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM []byte) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		noErr(t, err)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		}
+		if usage == x509.ExtKeyUsageServerAuth {
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		noErr(t, err)
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		noErr(t, err)
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	}
+	p := &webhookPKI{
+		caFile: filepath.Join(dir, "ca.crt"), certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"),
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pool:  x509.NewCertPool(),
+	}
+	p.pool.AddCert(ca)
+	serverCert, serverKey := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth)
+	p.clientCert, p.clientKey = issue(3, "kube-apiserver-audit", x509.ExtKeyUsageClientAuth)
+	p.client, err = tls.X509KeyPair(p.clientCert, p.clientKey)
+	noErr(t, err)
+	noErr(t, os.WriteFile(p.caFile, p.caPEM, 0o600))
+	noErr(t, os.WriteFile(p.certFile, serverCert, 0o600))
+	noErr(t, os.WriteFile(p.keyFile, serverKey, 0o600))
+	return p
+}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	noErr(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- server.Serve(ctx, ln, h, server.TLSConfig{CertFile: certFile, KeyFile: keyFile}) }()
-	set, err := rules.Load(nil, rules.LoadOptions{})
-	noErr(t, err)
-	eng := rules.NewEngine(set, rules.EngineOptions{})
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		select {
-		case <-rc.release:
-		case <-ctx.Done():
-			return
-		}
-		for {
-			ev, err := rc.queue.Get(ctx)
-			if err != nil {
-				return
-			}
-			rc.mu.Lock()
-			rc.seen[ev.AuditID+"/"+ev.Stage]++
-			rc.users[ev.User.Username]++
-			eng.Process(ev, func(a *audit.Alert) { rc.alerts = append(rc.alerts, *a) })
-			rc.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("audit webhook: %v", err)
-		}
-		<-consumed
-	})
-
-	kubeconfig := filepath.Join(dir, "webhook.kubeconfig")
-	noErr(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+// kubeconfig is the API server's --audit-webhook-config-file for the
+// endpoint at addr: it trusts the CA and presents the client certificate.
+func (p *webhookPKI) kubeconfig(t *testing.T, dir, addr string) string {
+	t.Helper()
+	b64 := base64.StdEncoding.EncodeToString
+	path := filepath.Join(dir, "webhook.kubeconfig")
+	noErr(t, os.WriteFile(path, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: mamori
@@ -879,64 +928,180 @@ contexts:
 current-context: mamori
 users:
 - name: apiserver
-  user: {}
-`, ln.Addr(), base64.StdEncoding.EncodeToString(ss.CAPEM))), 0o600))
-	return rc, kubeconfig
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+`, addr, b64(p.caPEM), b64(p.clientCert), b64(p.clientKey))), 0o600))
+	return path
 }
 
-func (rc *receiver) snapshot() (alerts []audit.Alert, seen map[string]int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return slices.Clone(rc.alerts), maps.Clone(rc.seen)
+// idLog reads the audit IDs `mamori audit serve --events-log` writes to a
+// FIFO, once released. Until then the command's engine blocks writing the
+// IDs of the events it takes from its queue, as it would behind a slow
+// rule or sink: the queue fills and the endpoint answers 429.
+type idLog struct {
+	f       *os.File
+	release chan struct{}
+	once    sync.Once
+	done    chan struct{}
+
+	mu  sync.Mutex
+	n   map[string]int // audit ID → events received
+	err error
 }
 
-// counter is the value of a counter of the receiver's metrics.
-func (rc *receiver) counter(t *testing.T, name, label, value string) float64 {
+// newIDLog makes a FIFO at path and opens its reading end, so that the
+// command's open for writing does not block.
+func newIDLog(t *testing.T, path string) *idLog {
 	t.Helper()
-	mfs, err := rc.reg.Gather()
+	noErr(t, syscall.Mkfifo(path, 0o600))
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	noErr(t, err)
+	l := &idLog{f: f, release: make(chan struct{}), done: make(chan struct{}), n: map[string]int{}}
+	go func() {
+		defer close(l.done)
+		<-l.release
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			l.mu.Lock()
+			l.n[sc.Text()]++
+			l.mu.Unlock()
+		}
+		l.mu.Lock()
+		l.err = sc.Err()
+		l.mu.Unlock()
+	}()
+	return l
+}
+
+// start lets the reader drain the FIFO. Call it only once the command has
+// opened it for writing: before that, a read is the end of the file.
+func (l *idLog) start() { l.once.Do(func() { close(l.release) }) }
+
+func (l *idLog) counts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.n)
+}
+
+// metric sums the samples of a counter in Prometheus text whose labels
+// include match (e.g. `reason="queue_full"`; empty for all).
+func metric(text, name, match string) float64 {
 	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			if label == "" || slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
-				sum += m.GetCounter().GetValue()
-			}
+		labels, value := "", rest
+		if rest[0] == '{' {
+			i := strings.LastIndexByte(rest, '}')
+			labels, value = rest[:i+1], rest[i+1:]
+		}
+		if !strings.Contains(labels, match) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(value), &v); err == nil {
+			sum += v
 		}
 	}
 	return sum
 }
 
 // TestAuditWebhookBackend points the API server's webhook backend (beside
-// its log backend) at the audit webhook endpoint: the attacks raise the
-// same alerts as from the log, and under a burst that fills the endpoint's
+// its log backend, both with the recommended policy) at `mamori audit
+// serve`, run in-process as a user runs it: the attacks raise the same
+// alerts as from the log, and under a burst that fills the endpoint's
 // queue (429s, retried by the API server) every event the log backend
 // wrote arrives exactly once.
 func TestAuditWebhookBackend(t *testing.T) {
 	const queueSize, burst, workers = 500, 5000, 16
-	rc, kubeconfig := startReceiver(t, queueSize)
-	r := startAuditedAPIServer(t, webhookPolicy,
-		testenv.APIServerArg("audit-webhook-config-file", kubeconfig),
+	dir := t.TempDir()
+	pki := newWebhookPKI(t, dir)
+	addrFile, alertsFile, idsFile := filepath.Join(dir, "addr"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "ids")
+	ids := newIDLog(t, idsFile)
+	defer ids.f.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	serveErr := new(lockedWriter) // the command logs from several goroutines
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Run(ctx, []string{"audit", "serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+			"--tls-cert-file", pki.certFile, "--tls-key-file", pki.keyFile, "--client-ca-file", pki.caFile,
+			"--queue-size", strconv.Itoa(queueSize),
+			// Refuse a batch soon when the queue is full: the API server
+			// retries it after its backoff, and the burst is quick.
+			"--queue-wait", "100ms",
+			"--format", "json", "--output", alertsFile, "--events-log", idsFile},
+			IO{In: strings.NewReader(""), Out: io.Discard, Err: serveErr})
+	}()
+	stopped := false
+	stop := func() int {
+		cancel()
+		ids.start() // a held engine would never finish
+		code := <-exit
+		stopped = true
+		<-ids.done
+		return code
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
+
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			addr = string(b)
+			break
+		}
+		select {
+		case code := <-exit:
+			stopped = true
+			t.Fatalf("mamori audit serve exited %d before listening:\n%s", code, serveErr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mamori audit serve wrote no --addr-file in 10s")
+		}
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}, MinVersion: tls.VersionTLS12}}}
+	metrics := func() string {
+		t.Helper()
+		resp, err := hc.Get("https://" + addr + "/metrics")
+		noErr(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		noErr(t, err)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %s: %s", resp.Status, b)
+		}
+		return string(b)
+	}
+
+	r := startAuditedAPIServer(t, recommendedPolicy(t),
+		testenv.APIServerArg("audit-webhook-config-file", pki.kubeconfig(t, dir, addr)),
 		testenv.APIServerArg("audit-webhook-batch-max-wait", "1s"),
 		testenv.APIServerArg("audit-webhook-initial-backoff", "1s"))
 	keepAuditLog(t, r.logPath)
-	ctx := t.Context()
+	tctx := t.Context()
 
-	// The burst first, with the consumer held back: the queue fills, the
+	// The burst first, with the engine held back: the queue fills, the
 	// endpoint answers 429, the API server retries.
 	cfg, _ := r.user(t, burstUser, "system:masters")
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit
 	bc, err := kubernetes.NewForConfig(cfg)
 	noErr(t, err)
-	noErr(t, create(ctx, r.admin.CoreV1().ConfigMaps("default"), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hot"}}))
+	noErr(t, create(tctx, r.admin.CoreV1().ConfigMaps("default"), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hot"}}))
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < burst; i += workers {
-				if _, err := bc.CoreV1().ConfigMaps("default").Get(ctx, "hot", metav1.GetOptions{}); err != nil {
+				if _, err := bc.CoreV1().ConfigMaps("default").Get(tctx, "hot", metav1.GetOptions{}); err != nil {
 					errs <- err
 					return
 				}
@@ -948,77 +1113,140 @@ func TestAuditWebhookBackend(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("burst: %v", err)
 	}
-	// Hold the consumer until the endpoint has refused a batch (or a few
+	// Hold the engine until the endpoint has refused a batch (or a few
 	// seconds passed), then let it drain.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if rc.counter(t, "mamori_audit_dropped_total", "reason", server.DropQueueFull) > 0 {
+		if metric(metrics(), "mamori_audit_dropped_total", `reason="`+server.DropQueueFull+`"`) > 0 {
 			break
 		}
 	}
-	close(rc.release)
-	if n := rc.counter(t, "mamori_audit_dropped_total", "reason", server.DropQueueFull); n == 0 {
+	ids.start()
+	if n := metric(metrics(), "mamori_audit_dropped_total", `reason="`+server.DropQueueFull+`"`); n == 0 {
 		t.Errorf("the queue of %d never refused a batch during a burst of %d: no back-pressure was tested", queueSize, burst)
 	} else {
 		t.Logf("%.0f events refused with 429 and retried", n)
 	}
 
-	ordinary(t, ctx, r)
-	want := attack(t, ctx, r)
+	ordinary(t, tctx, r)
+	want := attack(t, tctx, r)
 	waitForAuditLog(t, r.logPath, want)
-	cutoff := time.Now()
+	// The cutoff: a request after every other. The events of the log up to
+	// its own are compared with what the endpoint received.
+	_, err = r.admin.CoreV1().ConfigMaps("default").Get(tctx, "cutoff", metav1.GetOptions{})
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("cutoff request: %v, want not found", err)
+	}
 
-	// Every event the log backend wrote up to the cutoff arrives at the
-	// endpoint, exactly once; the alerts are the attacks'.
-	var evs []*audit.Event
-	var missing []string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		evs = readAuditLog(t, r.logPath)
-		_, seen := rc.snapshot()
-		missing = missing[:0]
+	// wantIDs counts the log's events per audit ID up to the cutoff
+	// request's; the events log holds IDs only, one line per event.
+	wantIDs := func() (map[string]int, int, bool) {
+		evs := readAuditLog(t, r.logPath)
+		n, bursts, found := map[string]int{}, 0, false
 		for _, ev := range evs {
-			if ev.Time().Before(cutoff) && seen[ev.AuditID+"/"+ev.Stage] == 0 {
-				missing = append(missing, fmt.Sprintf("%s %s %s %s", ev.AuditID, ev.Stage, ev.User.Username, ev.RequestURI))
+			if found {
+				break
+			}
+			n[ev.AuditID]++
+			if ev.User.Username == burstUser && ev.Verb == "get" {
+				bursts++
+			}
+			found = ev.User.Username == adminUser && ev.ObjectRef != nil && ev.ObjectRef.Name == "cutoff"
+		}
+		return n, bursts, found
+	}
+	var inLog map[string]int
+	var bursts int
+	var missing []string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		var found bool
+		inLog, bursts, found = wantIDs()
+		got := ids.counts()
+		missing = missing[:0]
+		for id, n := range inLog {
+			if got[id] < n {
+				missing = append(missing, fmt.Sprintf("%s (%d of %d events)", id, got[id], n))
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
+		if found && len(missing) == 0 {
 			break
 		}
-	}
-	if len(missing) > 0 {
-		t.Fatalf("%d events of the log never reached the webhook endpoint, first: %s", len(missing), strings.Join(missing[:min(5, len(missing))], "; "))
-	}
-	alerts, seen := rc.snapshot()
-	inLog := map[string]bool{}
-	bursts := 0
-	for _, ev := range evs {
-		inLog[ev.AuditID+"/"+ev.Stage] = true
-		if ev.User.Username == burstUser && ev.Verb == "get" {
-			bursts++
-		}
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("event %s received %d times", id, n)
-		}
-		if !inLog[id] {
-			// Written to the log after the read above: read it again.
-			evs = readAuditLog(t, r.logPath)
-			if !slices.ContainsFunc(evs, func(ev *audit.Event) bool { return ev.AuditID+"/"+ev.Stage == id }) {
-				t.Errorf("event %s received but not in the log", id)
+		if time.Now().After(deadline) {
+			if !found {
+				t.Fatal("the cutoff request is not in the audit log after 60s")
 			}
+			slices.Sort(missing)
+			t.Fatalf("%d audit IDs of the log never reached the endpoint in full, first: %s", len(missing), strings.Join(missing[:min(5, len(missing))], "; "))
 		}
 	}
 	if bursts != burst {
 		t.Errorf("the log holds %d burst reads, want %d", bursts, burst)
 	}
-	rc.mu.Lock()
-	gotBurst := rc.users[burstUser]
-	rc.mu.Unlock()
-	if gotBurst < burst {
-		t.Errorf("the endpoint received %d events of the burst user, want at least %d", gotBurst, burst)
+	// Nothing was lost: every refusal was a 429 the API server retried.
+	m := metrics()
+	if all, full := metric(m, "mamori_audit_dropped_total", ""), metric(m, "mamori_audit_dropped_total", `reason="`+server.DropQueueFull+`"`); all != full {
+		t.Errorf("mamori_audit_dropped_total: %.0f, of which %.0f queue_full: other events were dropped\n%s", all, full, m)
 	}
-	if got := rc.counter(t, "mamori_audit_events_total", "", ""); int(got) < len(seen) {
-		t.Errorf("mamori_audit_events_total = %.0f, want at least the %d events received", got, len(seen))
+	received := 0
+	for _, n := range ids.counts() {
+		received += n
 	}
-	assertAlerts(t, alerts, want)
+	if got := metric(m, "mamori_audit_events_total", `source="webhook"`); int(got) < received {
+		t.Errorf("mamori_audit_events_total{source=\"webhook\"} = %.0f, want at least the %d events received", got, received)
+	}
+
+	if code := stop(); code != ExitClean {
+		t.Errorf("mamori audit serve exited %d, want 0:\n%s", code, serveErr.String())
+	}
+	if ids.err != nil {
+		t.Errorf("reading the events log: %v", ids.err)
+	}
+	// Exactly once: the events log, complete now, holds each event of the
+	// log up to the cutoff once, and no event the log does not hold.
+	got := ids.counts()
+	full := map[string]int{}
+	for _, ev := range readAuditLog(t, r.logPath) {
+		full[ev.AuditID]++
+	}
+	for id, n := range inLog {
+		// A request that spans the cutoff has later stages after it.
+		if got[id] < n || got[id] > full[id] {
+			t.Errorf("audit ID %s: %d events received, the log has %d up to the cutoff (%d in all)", id, got[id], n, full[id])
+		}
+	}
+	for id, n := range got {
+		if n > full[id] {
+			t.Errorf("audit ID %s: %d events received, the log has %d", id, n, full[id])
+		}
+	}
+	t.Logf("%d events of %d requests up to the cutoff, each received once", sumValues(inLog), len(inLog))
+
+	data, err := os.ReadFile(alertsFile)
+	noErr(t, err)
+	assertAlerts(t, parseAlerts(t, alertsFile, string(data)), want)
+}
+
+func sumValues(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// lockedWriter is a buffer several goroutines write to.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
