@@ -523,24 +523,25 @@ func nullable(v any) any {
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-// checkIDs runs mamori's configuration checks on the request body of a
-// create or update of a pod or pod controller: the IDs of the checks it
-// fails, sorted, as mamori scan config would report them.
+// checkIDs runs mamori's configuration checks on the pod or pod
+// controller a create, update or patch stored (the response body, when the
+// log holds it: a patch's request body is only a patch) or else on the
+// request body: the IDs of the checks it fails, sorted, as mamori scan
+// config would report them.
 func (a *activation) checkIDs() []string {
 	if a.checksDone {
 		return a.checks
 	}
 	a.checksDone = true
 	ev := a.ev
-	if (ev.Verb != "create" && ev.Verb != "update") || len(ev.RequestObject) == 0 || ev.ObjectRef == nil || ev.ObjectRef.Subresource != "" {
+	if (ev.Verb != "create" && ev.Verb != "update" && ev.Verb != "patch") || ev.ObjectRef == nil || ev.ObjectRef.Subresource != "" {
 		return nil
 	}
-	res := manifest.Parse(ev.AuditID, ev.RequestObject)
-	if len(res.Objects) != 1 {
-		return nil
+	o := podObject(ev.AuditID, ev.ResponseObject)
+	if o == nil && ev.Verb != "patch" {
+		o = podObject(ev.AuditID, ev.RequestObject)
 	}
-	o := res.Objects[0]
-	if _, ok := misconfig.PodSpecPath(o.Group(), o.Kind()); !ok {
+	if o == nil {
 		return nil
 	}
 	sc := a.e.scanner()
@@ -555,6 +556,23 @@ func (a *activation) checkIDs() []string {
 	}
 	sort.Strings(a.checks)
 	return a.checks
+}
+
+// podObject parses body as a pod or pod controller, or returns nil (no
+// body, a Status, a patch).
+func podObject(name string, body []byte) *manifest.Object {
+	if len(body) == 0 {
+		return nil
+	}
+	res := manifest.Parse(name, body)
+	if len(res.Objects) != 1 {
+		return nil
+	}
+	o := res.Objects[0]
+	if _, ok := misconfig.PodSpecPath(o.Group(), o.Kind()); !ok {
+		return nil
+	}
+	return o
 }
 
 // scanner is the configuration scanner at the baseline level (the

@@ -328,7 +328,7 @@ spec: {enabled: false}
 	if _, ok := byRule["node-proxy"]; ok {
 		t.Error("disabled rule required")
 	}
-	if r := byRule["privileged-pod"]; r.Level != audit.LevelRequest || !slices.Contains(r.Verbs, "create") {
+	if r := byRule["privileged-pod"]; r.Level != audit.LevelRequestResponse || !slices.Contains(r.Verbs, "create") || !slices.Contains(r.Verbs, "patch") {
 		t.Errorf("privileged-pod: %+v", r)
 	}
 	if r := byRule["anonymous-allowed"]; len(r.NonResourceURLs) == 0 {
