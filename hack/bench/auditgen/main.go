@@ -31,8 +31,6 @@ func main() {
 }
 
 func run(out string, rate int, dur time.Duration, rotateAt int64) error {
-	// A pool of distinct lines, reused: generating is not what is measured.
-	pool := audittest.Mix(50000, 7, time.Now())
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
@@ -44,15 +42,16 @@ func run(out string, rate int, dur time.Duration, rotateAt int64) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	end := time.Now().Add(dur)
-	i := 0
 	prev := ""
+	seed := uint64(7)
 	for now := range t.C {
 		if now.After(end) {
 			break
 		}
-		for range perTick {
-			l := pool[i%len(pool)]
-			i++
+		// Fresh lines stamped now, so the follower's lag metric means
+		// something and audit IDs do not repeat.
+		seed++
+		for _, l := range audittest.Mix(perTick, seed, now) {
 			w.Write(l)
 			w.WriteByte('\n')
 			size += int64(len(l) + 1)
