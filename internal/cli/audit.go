@@ -403,6 +403,9 @@ func runAuditServe(ctx context.Context, stdio IO, fl auditServeFlags) error {
 			}
 		}
 	}()
+	if fl.clientCAFile == "" {
+		log.Warn("no --client-ca-file: anyone who reaches the endpoint can feed it events; require the API server's client certificate in production")
+	}
 	log.Info("audit webhook endpoint listening", "addr", ln.Addr().String(), "rules", len(set.Rules()), "queue", fl.queueSize)
 	serveErr := server.Serve(ctx, ln, mux, server.TLSConfig{CertFile: fl.certFile, KeyFile: fl.keyFile, ClientCAFile: fl.clientCAFile, Logger: log})
 	q.Close()

@@ -50,6 +50,9 @@ type Options struct {
 	// MaxLineSize bounds a line (default 16 MiB); a longer line is one
 	// Malformed and the stream goes on.
 	MaxLineSize int
+	// MaxDocumentSize bounds a whole-document input once decompressed
+	// (default 1 GiB); a larger one is an error naming the file.
+	MaxDocumentSize int64
 }
 
 // Stats counts what was read. Skipped counts the records of an export that
@@ -400,13 +403,27 @@ func (lc *lineCounter) at(sub []byte) int {
 	return lc.line
 }
 
+// DefaultMaxDocumentSize bounds a whole-document input (EventList, gcloud
+// array, AWS CLI output) once decompressed, when Options.MaxDocumentSize
+// is 0.
+const DefaultMaxDocumentSize = 1 << 30
+
 // document reads a whole JSON document, or several one after another: an
 // EventList, gcloud's array of log entries, the AWS CLI's output, Firehose
 // records.
 func (r *reader) document(br *bufio.Reader) error {
-	data, err := io.ReadAll(br)
+	// Documents are read whole: bound them, so a gzip bomb or a runaway
+	// export fails with a message instead of taking the machine's memory.
+	limit := r.o.MaxDocumentSize
+	if limit <= 0 {
+		limit = DefaultMaxDocumentSize
+	}
+	data, err := io.ReadAll(io.LimitReader(br, limit+1))
 	if err != nil {
 		return err
+	}
+	if int64(len(data)) > limit {
+		return fmt.Errorf("document larger than %d bytes: split it, or convert it to JSON lines (jq -c '.items[]')", limit)
 	}
 	r.st.Lines += uint64(bytes.Count(data, []byte("\n")))
 	if len(data) > 0 && data[len(data)-1] != '\n' {

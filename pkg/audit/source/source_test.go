@@ -307,3 +307,20 @@ func st0(data []byte) uint64 {
 	}
 	return n
 }
+
+// TestReadLargeDocument: a whole-document input past the bound is an
+// error naming the file, not an unbounded read.
+func TestReadLargeDocument(t *testing.T) {
+	// Pretty-printed, so read as a document (a one-line EventList is a
+	// line, bounded by MaxLineSize).
+	doc := "{\n  \"kind\": \"EventList\",\n  \"apiVersion\": \"audit.k8s.io/v1\",\n  \"items\": [\n" +
+		strings.Repeat("    {\"verb\": \"get\", \"auditID\": \"x\"},\n", 1000) + "    {\"verb\": \"list\"}\n  ]\n}\n"
+	res, err := read(t, []string{"-"}, Options{Stdin: strings.NewReader(doc), MaxDocumentSize: 4096})
+	if err == nil || !strings.Contains(err.Error(), "-") || !strings.Contains(err.Error(), "document larger than 4096 bytes") || len(res.Events) != 0 {
+		t.Errorf("err %v, %d events", err, len(res.Events))
+	}
+	res, err = read(t, []string{"-"}, Options{Stdin: strings.NewReader(doc)})
+	if err != nil || len(res.Events) != 1001 {
+		t.Errorf("under the default bound: err %v, %d events", err, len(res.Events))
+	}
+}
