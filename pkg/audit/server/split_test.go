@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -241,4 +242,27 @@ func BenchmarkSplit(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)*burstBatch/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// TestSpecial8 checks the 8-byte test against plain for every byte value
+// at every position, among neighbours that are plain, high or special.
+func TestSpecial8(t *testing.T) {
+	for _, fill := range []byte{'a', 0x20, 0x7f, 0x80, 0xff, '!', '#', '[', ']'} {
+		for pos := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				want := false
+				for _, x := range w {
+					want = want || !plain[x]
+				}
+				if got := special8(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("special8(% x) = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
 }
