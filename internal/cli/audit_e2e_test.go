@@ -1194,6 +1194,9 @@ func TestAuditWebhookBackend(t *testing.T) {
 		t.Errorf("mamori_audit_events_total{source=\"webhook\"} = %.0f, want at least the %d events received", got, received)
 	}
 
+	// The API server first: it flushes its webhook backend to a live
+	// endpoint rather than retrying a gone one until its stop times out.
+	noErr(t, r.env.Environment.Stop())
 	if code := stop(); code != ExitClean {
 		t.Errorf("mamori audit serve exited %d, want 0:\n%s", code, serveErr.String())
 	}
