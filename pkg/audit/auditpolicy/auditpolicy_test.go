@@ -291,6 +291,109 @@ func TestCheckFindings(t *testing.T) {
 	}
 }
 
+// TestCheckSubsets: rules that starve only some namespaces, groups or
+// users are reported with the subset, an example request in it and the
+// policy line, though no sampled request reaches them.
+func TestCheckSubsets(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string // exact report lines
+		// Requirements that must not be reported for the subset rule.
+		not []string
+	}{
+		{"starve-namespaces.yaml", []string{
+			"starved pod-exec (line 6): starves pod-exec for namespaces prod, payments: level None; e.g. create pods/exec in ns prod by alice (48 requests)",
+			"starved secret-read-unusual (line 6): starves secret-read-unusual for namespaces prod, payments: level None; e.g. get secrets in ns prod by alice (24 requests)",
+			"starved rbac-dangerous-role (line 6): starves rbac-dangerous-role for namespaces prod, payments: level None; e.g. create roles.rbac.authorization.k8s.io in ns prod by alice (16 requests)",
+		}, []string{"kube-system-workload", "webhook-config-changed", "csr-approved"}}, // outside prod, or cluster-scoped
+		{"starve-groups.yaml", []string{
+			"starved pod-exec (line 7): starves pod-exec for groups oidc:admins: level None; e.g. create pods/exec in ns default by alice in group oidc:admins (48 requests)",
+			"starved kube-system-workload (line 7): starves kube-system-workload for groups oidc:admins: level None; e.g. create pods in ns kube-system by alice in group oidc:admins (32 requests)",
+		}, nil},
+		{"starve-users.yaml", []string{
+			"starved pod-exec (line 13): starves pod-exec for users mallory: omitStages drops ResponseStarted and ResponseComplete; e.g. create pods/exec in ns default by mallory (16 requests)",
+			"starved privileged-pod (line 7): starves privileged-pod for users mallory: level Metadata, and privileged-pod reads the request body and needs Request; e.g. create deployments.apps in ns default by mallory (16 requests)",
+		}, []string{"secret-read-unusual", "cluster-admin-binding"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Check(tc.file, data, builtins())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(rep.String(), "\n")
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("missing %q in\n%s", w, rep)
+				}
+			}
+			for _, s := range rep.Starved {
+				if slices.Contains(tc.not, s.Rule) && strings.HasPrefix(s.Reason, "starves ") {
+					t.Errorf("%s reported: %s", s.Rule, s.Reason)
+				}
+				// System components do not count, even when named.
+				if strings.Contains(s.Reason, "system:") || strings.Contains(s.Example, "system:") {
+					t.Errorf("system component counted: %s; %s", s.Reason, s.Example)
+				}
+			}
+		})
+	}
+}
+
+// TestSubsetExamplesConfirmed: every subset finding's example is decided
+// by the reported line at a level or stages that starve the rule.
+func TestSubsetExamplesConfirmed(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		p, err := Parse(f, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range builtins() {
+			for _, q := range requests(r, principals) {
+				for _, s := range p.subsetRules() {
+					for _, m := range s.moves(r, q) {
+						// Moves stay within what the requirement covers.
+						if len(r.Namespaces) > 0 && !slices.Contains(r.Namespaces, m.q.namespace) {
+							t.Fatalf("%s: %s moved out of %v", f, m.q, r.Namespaces)
+						}
+						if ignoredUser(m.q.who.name) && !ignoredUser(q.who.name) {
+							t.Fatalf("%s: moved to a system user: %s", f, m.q)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The examples of TestCheckSubsets, asked of the evaluator again.
+	alice := principals[0]
+	for _, tc := range []struct {
+		file string
+		q    request
+		line int
+		want string
+	}{
+		{"starve-namespaces.yaml", request{verb: "create", resource: "pods", sub: "exec", namespace: "prod", name: "app", who: alice}, 6, audit.LevelNone},
+		{"starve-namespaces.yaml", request{verb: "create", resource: "pods", sub: "exec", namespace: "default", name: "app", who: alice}, 8, audit.LevelRequest},
+		{"starve-groups.yaml", request{verb: "create", resource: "pods", sub: "exec", namespace: "default", name: "app",
+			who: principal{"alice", []string{user.AllAuthenticated, "oidc:admins"}}}, 7, audit.LevelNone},
+		{"starve-users.yaml", request{verb: "create", group: "apps", resource: "deployments", namespace: "default", who: principal{"mallory", []string{user.AllAuthenticated}}}, 7, audit.LevelMetadata},
+	} {
+		data, _ := os.ReadFile(filepath.Join("testdata", tc.file))
+		p, err := Parse(tc.file, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.Evaluate(tc.q.attrs()); d.Line != tc.line || d.Level != tc.want {
+			t.Errorf("%s: %s: line %d %s, want line %d %s", tc.file, tc.q, d.Line, d.Level, tc.line, tc.want)
+		}
+	}
+}
+
 // TestParseErrors: bad policies are errors naming file:line and the fault.
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {

@@ -260,27 +260,13 @@ func (p *Policy) Check(reqs []audit.Requirement) *Report {
 			want = slices.DeleteFunc(slices.Clone(want), func(s string) bool { return s == audit.StagePanic })
 		}
 		index := map[string]int{}
-		for _, q := range requests(req, principals) {
+		samples := requests(req, principals)
+		decisions := make([]Decision, len(samples))
+		for i, q := range samples {
 			d := p.Evaluate(q.attrs())
-			var kind, reason string
-			switch {
-			case d.Level == audit.LevelNone && d.Rule < 0:
-				kind = "default"
-				reason = fmt.Sprintf("no policy rule matches %s and the default level is None: %s sees none of them", q.what(), req.Rule)
-			case d.Level == audit.LevelNone:
-				kind = "none"
-				reason = fmt.Sprintf("level None for %s: %s sees none of them", q.what(), req.Rule)
-			case audit.LevelRank(d.Level) < audit.LevelRank(need):
-				kind = "level"
-				body := "request"
-				if need == audit.LevelRequestResponse {
-					body = "response"
-				}
-				reason = fmt.Sprintf("level %s for %s: %s reads the %s body and needs %s", d.Level, q.what(), req.Rule, body, need)
-			case allOmitted(want, d.OmitStages):
-				kind = "stages"
-				reason = fmt.Sprintf("omitStages drops %s for %s: %s judges those stages", joinAnd(want), q.what(), req.Rule)
-			default:
+			decisions[i] = d
+			kind, reason := judge(req, need, want, d, q.what())
+			if kind == "" {
 				continue
 			}
 			key := fmt.Sprintf("%d/%s/%s", d.Line, kind, d.Level)
@@ -291,9 +277,33 @@ func (p *Policy) Check(reqs []audit.Requirement) *Report {
 			index[key] = len(rep.Starved)
 			rep.Starved = append(rep.Starved, Starvation{Rule: req.Rule, Reason: reason, PolicyLine: d.Line, Example: q.String(), Requests: 1})
 		}
+		p.checkSubsets(rep, req, need, want, samples, decisions)
 	}
 	rep.Notes = p.notes()
 	return rep
+}
+
+// judge says whether decision d starves req for a request doing what,
+// and why; kind is "" when it does not.
+func judge(req audit.Requirement, need string, want []string, d Decision, what string) (kind, reason string) {
+	switch {
+	case d.Level == audit.LevelNone && d.Rule < 0:
+		return "default", fmt.Sprintf("no policy rule matches %s and the default level is None: %s sees none of them", what, req.Rule)
+	case d.Level == audit.LevelNone:
+		return "none", fmt.Sprintf("level None for %s: %s sees none of them", what, req.Rule)
+	case audit.LevelRank(d.Level) < audit.LevelRank(need):
+		return "level", fmt.Sprintf("level %s for %s: %s reads the %s body and needs %s", d.Level, what, req.Rule, bodyOf(need), need)
+	case allOmitted(want, d.OmitStages):
+		return "stages", fmt.Sprintf("omitStages drops %s for %s: %s judges those stages", joinAnd(want), what, req.Rule)
+	}
+	return "", ""
+}
+
+func bodyOf(level string) string {
+	if level == audit.LevelRequestResponse {
+		return "response"
+	}
+	return "request"
 }
 
 func allOmitted(want, omitted []string) bool {
