@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/ext"
 
+	"github.com/mamori-dev/mamori/internal/ruledoc"
 	"github.com/mamori-dev/mamori/pkg/audit"
 )
 
@@ -44,18 +45,18 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		if d.list == nil {
 			continue
 		}
-		prev, ok := s.lists[d.name]
+		prev, ok := s.lists[d.Name]
 		switch {
 		case !ok && d.list.Append:
-			errs = append(errs, d.errorf("spec.append", "append: no list %s is defined before", d.name))
+			errs = append(errs, d.Errorf("spec.append", "append: no list %s is defined before", d.Name))
 		case ok && d.list.Append:
-			s.lists[d.name] = append(slices.Clone(prev), d.list.Items...)
+			s.lists[d.Name] = append(slices.Clone(prev), d.list.Items...)
 		default:
 			if !ok {
-				s.listOrder = append(s.listOrder, d.name)
+				s.listOrder = append(s.listOrder, d.Name)
 			}
-			s.lists[d.name] = slices.Clone(d.list.Items)
-			listDoc[d.name] = d
+			s.lists[d.Name] = slices.Clone(d.list.Items)
+			listDoc[d.Name] = d
 		}
 	}
 	flagNames := make([]string, 0, len(listFlags))
@@ -78,14 +79,14 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		if d.macro == nil {
 			continue
 		}
-		if m := byName[d.name]; m != nil {
+		if m := byName[d.Name]; m != nil {
 			m.doc = d
 			continue
 		}
-		m := &macro{name: d.name, index: len(s.macros), doc: d}
-		byName[d.name] = m
+		m := &macro{name: d.Name, index: len(s.macros), doc: d}
+		byName[d.Name] = m
 		s.macros = append(s.macros, m)
-		s.macroIndex["macros."+d.name] = m.index
+		s.macroIndex["macros."+d.Name] = m.index
 	}
 
 	s.nets = &netCache{byList: map[*constList][]netip.Prefix{}}
@@ -144,10 +145,10 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		return nil, append(errs, fmt.Errorf("audit rules: CEL environment: %w", err))
 	}
 	for _, d := range listDoc {
-		for i, it := range s.lists[d.name] {
-			if strings.Contains(d.name, "network") {
+		for i, it := range s.lists[d.Name] {
+			if strings.Contains(d.Name, "network") {
 				if _, err := parsePrefix(it); err != nil && i < len(d.list.Items) {
-					errs = append(errs, d.errorf(fmt.Sprintf("spec.items[%d]", i), "spec.items[%d]: %v", i, err))
+					errs = append(errs, d.Errorf(fmt.Sprintf("spec.items[%d]", i), "spec.items[%d]: %v", i, err))
 				}
 			}
 		}
@@ -160,13 +161,7 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 			continue
 		}
 		m.prog = prog
-		for _, r := range refs {
-			if name, ok := strings.CutPrefix(r, "macros."); ok {
-				m.deps = append(m.deps, name)
-			} else {
-				m.vars = append(m.vars, r)
-			}
-		}
+		m.deps, m.vars = ruledoc.SplitRefs(refs)
 	}
 	errs = append(errs, macroCycles(s.macros, byName)...)
 
@@ -176,15 +171,15 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		if d.rule == nil {
 			continue
 		}
-		if prev := byID[d.name]; prev != nil {
-			errs = append(errs, d.errorf("metadata.name", "rule already defined at %s:%d", prev.File, prev.Line))
+		if prev := byID[d.Name]; prev != nil {
+			errs = append(errs, d.Errorf("metadata.name", "rule already defined at %s:%d", prev.File, prev.Line))
 			continue
 		}
 		sp := d.rule
-		r := &Rule{ID: d.name, Title: sp.Title, Description: strings.TrimSpace(sp.Description), Severity: sp.Severity,
+		r := &Rule{ID: d.Name, Title: sp.Title, Description: strings.TrimSpace(sp.Description), Severity: sp.Severity,
 			Technique: sp.Technique, TechniqueName: techniqueNames[sp.Technique], Tactic: sp.Tactic,
 			Match: Match(sp.Match), Condition: strings.TrimSpace(sp.Condition), Output: sp.Output,
-			Enabled: sp.Enabled == nil || *sp.Enabled, Builtin: d.builtin, File: d.file, Line: d.line}
+			Enabled: sp.Enabled == nil || *sp.Enabled, Builtin: d.Builtin, File: d.File, Line: d.Line}
 		if sp.Aggregate != nil {
 			r.Aggregate, _ = parseAggregate(sp.Aggregate)
 		}
@@ -199,9 +194,9 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		if d.override == nil {
 			continue
 		}
-		r := byID[d.name]
+		r := byID[d.Name]
 		if r == nil {
-			errs = append(errs, d.errorf("metadata.name", "no rule %s to override", d.name))
+			errs = append(errs, d.Errorf("metadata.name", "no rule %s to override", d.Name))
 			continue
 		}
 		o := d.override
@@ -249,7 +244,7 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		}
 		for v, lvl := range bodyVars {
 			if r.vars[v] && audit.LevelRank(r.Match.Level) < audit.LevelRank(lvl) {
-				errs = append(errs, ruleDoc[r.ID].errorf("spec.match.level",
+				errs = append(errs, ruleDoc[r.ID].Errorf("spec.match.level",
 					"reads %s: spec.match.level must be at least %s, not %s", v, lvl, r.Match.Level))
 			}
 		}
@@ -265,31 +260,15 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 }
 
 func compileBool(env *cel.Env, d *document, p, expr string) (cel.Program, []string, []error) {
-	ast, iss := env.Compile(expr)
-	if iss.Err() != nil {
+	return ruledoc.CompileBool(env, d.Doc, p, expr, func(iss *cel.Issues) []error {
 		var errs []error
 		for _, e := range iss.Errors() {
 			l, c := e.Location.Line(), e.Location.Column()
-			errs = append(errs, &Error{File: d.file, Line: d.exprLine(p, l), Col: c + 1,
-				Msg: fmt.Sprintf("%s %s: %s: %s", d.kind, d.name, p, e.Message)})
+			errs = append(errs, &Error{File: d.File, Line: d.exprLine(p, l), Col: c + 1,
+				Msg: fmt.Sprintf("%s %s: %s: %s", d.Kind, d.Name, p, e.Message)})
 		}
-		return nil, nil, errs
-	}
-	if ast.OutputType() != cel.BoolType {
-		return nil, nil, []error{d.errorf(p, "%s must be a bool, not %s", p, ast.OutputType())}
-	}
-	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, nil, []error{d.errorf(p, "%s: %v", p, err)}
-	}
-	var refs []string
-	for _, r := range ast.NativeRep().ReferenceMap() {
-		if r.Name != "" && len(r.OverloadIDs) == 0 && r.Value == nil && !slices.Contains(refs, r.Name) {
-			refs = append(refs, r.Name)
-		}
-	}
-	slices.Sort(refs)
-	return prog, refs, nil
+		return errs
+	})
 }
 
 func macroCycles(ms []*macro, byName map[string]*macro) []error {
@@ -299,7 +278,7 @@ func macroCycles(ms []*macro, byName map[string]*macro) []error {
 	visit = func(m *macro, stack []string) bool {
 		switch state[m.name] {
 		case 1:
-			errs = append(errs, m.doc.errorf("spec.condition", "macro cycle: %s", strings.Join(append(stack, m.name), " -> ")))
+			errs = append(errs, m.doc.Errorf("spec.condition", "macro cycle: %s", strings.Join(append(stack, m.name), " -> ")))
 			return false
 		case 2:
 			return true

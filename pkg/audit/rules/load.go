@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -16,9 +15,9 @@ import (
 
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/mamori-dev/mamori/internal/ruledoc"
 	"github.com/mamori-dev/mamori/pkg/audit"
 	"github.com/mamori-dev/mamori/pkg/policy"
-	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
 // LoadOptions configure Load.
@@ -31,46 +30,15 @@ type LoadOptions struct {
 }
 
 // Error is one problem of a rule file.
-type Error struct {
-	File      string
-	Line, Col int
-	Msg       string
-}
-
-func (e *Error) Error() string {
-	switch {
-	case e.Line > 0 && e.Col > 0:
-		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
-	case e.Line > 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return e.File + ": " + e.Msg
-}
+type Error = ruledoc.Error
 
 type document struct {
-	kind, name string
-	file       string
-	line       int
-	obj        *manifest.Object
-	src        []byte
-	builtin    bool
+	*ruledoc.Doc
 
 	rule     *ruleSpec
 	list     *listSpec
 	macro    *macroSpec
 	override *overrideSpec
-}
-
-func (d *document) at(p string) int {
-	if p == "" || d.obj == nil {
-		return d.line
-	}
-	l, _, _ := d.obj.Locate(p)
-	return l
-}
-
-func (d *document) errorf(p, format string, args ...any) *Error {
-	return &Error{File: d.file, Line: d.at(p), Msg: fmt.Sprintf("%s %s: ", d.kind, d.name) + fmt.Sprintf(format, args...)}
 }
 
 type matchSpec struct {
@@ -152,7 +120,7 @@ func builtinDocs() ([]*document, []error) {
 		}
 		ds, e := parse(path.Join("builtin", name), data)
 		for _, d := range ds {
-			d.builtin = true
+			d.Builtin = true
 		}
 		docs, errs = append(docs, ds...), append(errs, e...)
 	}
@@ -233,110 +201,64 @@ func ruleFiles(target string) ([]string, error) {
 // parse reads the documents of one file; a bad document is reported and
 // the others are still read.
 func parse(file string, data []byte) ([]*document, []error) {
-	res := manifest.Parse(file, data)
-	var errs []error
-	for _, p := range slices.Concat(res.Errors, res.Notes) {
-		errs = append(errs, &Error{File: p.File, Line: p.Line, Msg: p.Message})
+	kinds := []ruledoc.Kind{
+		{Name: KindRule, New: func() any { return &ruleSpec{} }},
+		{Name: KindList, New: func() any { return &listSpec{} }},
+		{Name: KindMacro, New: func() any { return &macroSpec{} }},
+		{Name: KindOverride, New: func() any { return &overrideSpec{} }},
 	}
-	if len(res.Objects) == 0 && len(errs) == 0 {
-		errs = append(errs, &Error{File: file, Msg: "no rule documents"})
-	}
-	var docs []*document
-	for _, o := range res.Objects {
-		d := &document{kind: o.Kind(), name: o.Name(), file: file, line: o.Line, obj: o, src: data}
-		if o.APIVersion() != APIVersion {
-			errs = append(errs, d.errorf("apiVersion", "apiVersion %q is not supported (want %s)", o.APIVersion(), APIVersion))
-			continue
-		}
-		var spec any
-		switch o.Kind() {
-		case KindRule:
-			d.rule = &ruleSpec{}
-			spec = d.rule
-		case KindList:
-			d.list = &listSpec{}
-			spec = d.list
-		case KindMacro:
-			d.macro = &macroSpec{}
-			spec = d.macro
-		case KindOverride:
-			d.override = &overrideSpec{}
-			spec = d.override
-		default:
-			errs = append(errs, d.errorf("kind", "unknown kind (want %s, %s, %s or %s)", KindRule, KindList, KindMacro, KindOverride))
-			continue
+	return ruledoc.Parse(file, data, APIVersion, kinds, func(doc *ruledoc.Doc, spec any) (*document, []error) {
+		d := &document{Doc: doc}
+		switch s := spec.(type) {
+		case *ruleSpec:
+			d.rule = s
+		case *listSpec:
+			d.list = s
+		case *macroSpec:
+			d.macro = s
+		case *overrideSpec:
+			d.override = s
 		}
 		// Unknown fields and invalid values are all reported.
-		bad := decodeStrict(d, spec)
-		if e := d.validate(); len(e) > 0 || len(bad) > 0 {
-			errs = append(errs, bad...)
-			errs = append(errs, e...)
-			continue
-		}
-		docs = append(docs, d)
-	}
-	return docs, errs
+		return d, append(decodeStrict(d, spec), d.validate()...)
+	})
 }
 
 // decodeStrict decodes the spec, naming unknown and mistyped fields at
 // their lines.
 func decodeStrict(d *document, dst any) []error {
-	raw, err := json.Marshal(d.obj.Data())
-	if err != nil {
-		return []error{d.errorf("", "%v", err)}
+	spec, errs, ok := ruledoc.DecodeFields[struct {
+		Name string `json:"name"`
+	}](d.Doc)
+	if !ok {
+		return errs
 	}
-	var whole struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-		Spec json.RawMessage `json:"spec"`
+	if len(spec) == 0 || string(spec) == "null" {
+		return append(errs, d.Errorf("", "spec is required"))
 	}
-	var errs []error
-	report := func(prefix string, strict []error) {
-		for _, e := range strict {
-			var fe sigsjson.FieldError
-			if !errors.As(e, &fe) {
-				errs = append(errs, d.errorf("", "%v", e))
-				continue
-			}
-			p := prefix + fe.FieldPath()
-			errs = append(errs, d.errorf(p, "%s", strings.Replace(e.Error(), `"`+fe.FieldPath()+`"`, `"`+p+`"`, 1)))
-		}
-	}
-	strict, err := sigsjson.UnmarshalStrict(raw, &whole)
-	if err != nil {
-		return []error{d.errorf("", "%v", err)}
-	}
-	report("", strict)
-	if len(whole.Spec) == 0 || string(whole.Spec) == "null" {
-		return append(errs, d.errorf("", "spec is required"))
-	}
-	strict, err = sigsjson.UnmarshalStrict(whole.Spec, dst)
+	strict, err := sigsjson.UnmarshalStrict(spec, dst)
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return append(errs, d.errorf("spec."+te.Field, "spec.%s: want %s, not %s", te.Field, te.Type, te.Value))
+			return append(errs, d.Errorf("spec."+te.Field, "spec.%s: want %s, not %s", te.Field, te.Type, te.Value))
 		}
-		return append(errs, d.errorf("spec", "spec: %v", err))
+		return append(errs, d.Errorf("spec", "spec: %v", err))
 	}
-	report("spec.", strict)
-	return errs
+	return append(errs, d.FieldErrors("spec.", strict)...)
 }
 
 func (d *document) validate() []error {
 	var errs []error
-	fail := func(p, format string, args ...any) { errs = append(errs, d.errorf(p, format, args...)) }
+	fail := func(p, format string, args ...any) { errs = append(errs, d.Errorf(p, format, args...)) }
 	switch {
-	case d.name == "":
+	case d.Name == "":
 		fail("metadata", "metadata.name is required")
 	case d.rule != nil || d.override != nil:
-		if !idPattern.MatchString(d.name) {
-			fail("metadata.name", "metadata.name %q: want a rule ID of lower case letters, digits, '-' and '.'", d.name)
+		if !idPattern.MatchString(d.Name) {
+			fail("metadata.name", "metadata.name %q: want a rule ID of lower case letters, digits, '-' and '.'", d.Name)
 		}
-	case !identPattern.MatchString(d.name):
-		fail("metadata.name", "metadata.name %q: want a CEL identifier (letters, digits, '_')", d.name)
+	case !identPattern.MatchString(d.Name):
+		fail("metadata.name", "metadata.name %q: want a CEL identifier (letters, digits, '_')", d.Name)
 	}
 	switch {
 	case d.rule != nil:
@@ -428,32 +350,12 @@ func parseAggregate(a *aggregateSpec) (*Aggregate, error) {
 // a line of the file: a block scalar (| or >) starts on the next line and,
 // literal, keeps its lines; an inline value is on the field's line.
 func (d *document) exprLine(p string, l int) int {
-	key := d.at(p)
-	text := lineText(d.src, key)
-	i := bytes.IndexByte(text, ':')
-	if i < 0 {
-		return key
-	}
-	v := bytes.TrimSpace(text[i+1:])
-	switch {
-	case len(v) > 0 && v[0] == '|':
+	key, block := d.Block(p)
+	switch block {
+	case '|':
 		return key + max(l, 1)
-	case len(v) > 0 && v[0] == '>':
+	case '>':
 		return key + 1
 	}
 	return key
-}
-
-func lineText(data []byte, n int) []byte {
-	for i := 1; i < n && len(data) > 0; i++ {
-		j := bytes.IndexByte(data, '\n')
-		if j < 0 {
-			return nil
-		}
-		data = data[j+1:]
-	}
-	if j := bytes.IndexByte(data, '\n'); j >= 0 {
-		data = data[:j]
-	}
-	return data
 }

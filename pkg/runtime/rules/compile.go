@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/mamori-dev/mamori/internal/ruledoc"
 	"github.com/mamori-dev/mamori/pkg/runtime/event"
 )
 
@@ -76,21 +77,21 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 		if d.list == nil {
 			continue
 		}
-		prev := s.lists[d.name]
+		prev := s.lists[d.Name]
 		switch {
 		case prev == nil && d.list.Append:
-			errs = append(errs, d.errorf("spec.append", "append: no list %s is defined before", d.name))
+			errs = append(errs, d.Errorf("spec.append", "append: no list %s is defined before", d.Name))
 		case prev != nil && !d.list.Append:
-			errs = append(errs, d.errorf("metadata.name", "list already defined at %s:%d (set spec.append: true to extend it)", prev.doc.file, prev.doc.line))
+			errs = append(errs, d.Errorf("metadata.name", "list already defined at %s:%d (set spec.append: true to extend it)", prev.doc.File, prev.doc.Line))
 		case prev != nil:
 			if len(prev.items) > 0 && len(d.list.Items) > 0 && fmt.Sprintf("%T", prev.items[0]) != fmt.Sprintf("%T", d.list.Items[0]) {
-				errs = append(errs, d.errorf("spec.items", "appends items of another type than the list defined at %s:%d", prev.doc.file, prev.doc.line))
+				errs = append(errs, d.Errorf("spec.items", "appends items of another type than the list defined at %s:%d", prev.doc.File, prev.doc.Line))
 				continue
 			}
 			prev.items = append(slices.Clone(prev.items), d.list.Items...)
 		default:
-			s.lists[d.name] = &list{name: d.name, items: slices.Clone(d.list.Items), doc: d}
-			listOrder = append(listOrder, d.name)
+			s.lists[d.Name] = &list{name: d.Name, items: slices.Clone(d.list.Items), doc: d}
+			listOrder = append(listOrder, d.Name)
 		}
 	}
 
@@ -101,12 +102,12 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 		if d.macro == nil {
 			continue
 		}
-		if prev := macros[d.name]; prev != nil {
-			errs = append(errs, d.errorf("metadata.name", "macro already defined at %s:%d", prev.doc.file, prev.doc.line))
+		if prev := macros[d.Name]; prev != nil {
+			errs = append(errs, d.Errorf("metadata.name", "macro already defined at %s:%d", prev.doc.File, prev.doc.Line))
 			continue
 		}
-		m := &macro{name: d.name, index: len(s.macros), doc: d}
-		macros[d.name] = m
+		m := &macro{name: d.Name, index: len(s.macros), doc: d}
+		macros[d.Name] = m
 		s.macros = append(s.macros, m)
 	}
 
@@ -147,13 +148,7 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 			continue
 		}
 		m.prog = prog
-		for _, r := range refs {
-			if name, ok := strings.CutPrefix(r, "macros."); ok {
-				m.deps = append(m.deps, name)
-			} else {
-				m.vars = append(m.vars, r)
-			}
-		}
+		m.deps, m.vars = ruledoc.SplitRefs(refs)
 	}
 	errs = append(errs, macroCycles(s.macros, macros)...)
 	if len(errs) > 0 {
@@ -168,8 +163,8 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 		if d.rule == nil {
 			continue
 		}
-		if prev := byID[d.name]; prev != nil {
-			errs = append(errs, d.errorf("metadata.name", "rule already defined at %s:%d", prev.File, prev.Line))
+		if prev := byID[d.Name]; prev != nil {
+			errs = append(errs, d.Errorf("metadata.name", "rule already defined at %s:%d", prev.File, prev.Line))
 			continue
 		}
 		r, e := compileRule(env, d, macros)
@@ -184,10 +179,10 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 		if d.override == nil {
 			continue
 		}
-		r := byID[d.name]
+		r := byID[d.Name]
 		if r == nil {
-			if !external[d.name] {
-				errs = append(errs, d.errorf("metadata.name", "no rule %s to override", d.name))
+			if !external[d.Name] {
+				errs = append(errs, d.Errorf("metadata.name", "no rule %s to override", d.Name))
 			}
 			continue
 		}
@@ -271,31 +266,7 @@ func listConstant(items []any) (*cel.Type, ref.Val) {
 // compileBool compiles a condition, which must be a bool, and returns the
 // variables it references.
 func compileBool(env *cel.Env, d *document, path, expr string) (cel.Program, []string, []error) {
-	ast, iss := env.Compile(expr)
-	if iss.Err() != nil {
-		return nil, nil, celErrors(d, path, expr, iss)
-	}
-	if ast.OutputType() != cel.BoolType {
-		return nil, nil, []error{d.errorf(path, "%s must be a bool, not %s", path, ast.OutputType())}
-	}
-	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, nil, []error{d.errorf(path, "%s: %v", path, err)}
-	}
-	return prog, references(ast), nil
-}
-
-// references lists the variables a checked expression reads (by their
-// declared names: "process", "macros.shell_exec").
-func references(ast *cel.Ast) []string {
-	var out []string
-	for _, r := range ast.NativeRep().ReferenceMap() {
-		if r.Name != "" && len(r.OverloadIDs) == 0 && r.Value == nil && !slices.Contains(out, r.Name) {
-			out = append(out, r.Name)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return ruledoc.CompileBool(env, d.Doc, path, expr, func(iss *cel.Issues) []error { return celErrors(d, path, expr, iss) })
 }
 
 // celErrors reports CEL issues at the file line of the expression line
@@ -306,7 +277,7 @@ func celErrors(d *document, path, expr string, iss *cel.Issues) []error {
 	for _, e := range iss.Errors() {
 		l, c := e.Location.Line(), e.Location.Column()
 		line := d.conditionPos(path, l)
-		msg := fmt.Sprintf("%s %s: %s: CEL", d.kind, d.name, path)
+		msg := fmt.Sprintf("%s %s: %s: CEL", d.Kind, d.Name, path)
 		if l > 0 {
 			msg += fmt.Sprintf(" line %d column %d", l, c+1)
 		}
@@ -319,7 +290,7 @@ func celErrors(d *document, path, expr string, iss *cel.Issues) []error {
 					map[string]string{"lists": "List", "macros": "Macro"}[m[1]])
 			}
 		}
-		errs = append(errs, &Error{File: d.file, Line: line, Msg: msg + ": " + text})
+		errs = append(errs, &Error{File: d.File, Line: line, Msg: msg + ": " + text})
 	}
 	return errs
 }
@@ -342,7 +313,7 @@ func macroCycles(order []*macro, byName map[string]*macro) []error {
 		case visiting:
 			i := slices.Index(path, m.name)
 			cycle := append(slices.Clone(path[i:]), m.name)
-			errs = append(errs, m.doc.errorf("spec.condition", "macros read each other in a cycle: %s", strings.Join(cycle, " -> ")))
+			errs = append(errs, m.doc.Errorf("spec.condition", "macros read each other in a cycle: %s", strings.Join(cycle, " -> ")))
 			return false
 		case done:
 			return true
@@ -387,11 +358,11 @@ func macroVars(m *macro, byName map[string]*macro, seen map[string]bool) []strin
 func compileRule(env *cel.Env, d *document, macros map[string]*macro) (*Rule, []error) {
 	s := d.rule
 	r := &Rule{
-		ID: d.name, Title: strings.TrimSpace(s.Title), Description: strings.TrimSpace(s.Description),
+		ID: d.Name, Title: strings.TrimSpace(s.Title), Description: strings.TrimSpace(s.Description),
 		Severity: s.Severity, Technique: s.Technique, Tactic: s.Tactic,
 		Condition: strings.TrimSpace(s.Condition), Output: s.Output,
 		Action: s.Action, Mode: s.Mode, Enabled: s.Enabled == nil || *s.Enabled,
-		Paths: s.Paths, Builtin: d.builtin, File: d.file, Line: d.line,
+		Paths: s.Paths, Builtin: d.Builtin, File: d.File, Line: d.Line,
 	}
 	if r.Action == "" {
 		r.Action = Alert
@@ -435,7 +406,7 @@ func compileRule(env *cel.Env, d *document, macros map[string]*macro) (*Rule, []
 	}
 	for v, kinds := range kindsOf {
 		if slices.Contains(vars, v) && !slices.ContainsFunc(r.Events, func(k event.Kind) bool { return slices.Contains(kinds, k) }) {
-			errs = append(errs, d.errorf("spec.condition", "spec.condition reads %s, which is null for every event the rule sees (%s)", v, joinKinds(r.Events)))
+			errs = append(errs, d.Errorf("spec.condition", "spec.condition reads %s, which is null for every event the rule sees (%s)", v, joinKinds(r.Events)))
 		}
 	}
 	out, e := compileOutput(env, d, s.Output)
@@ -492,25 +463,25 @@ func compileOutput(env *cel.Env, d *document, out string) ([]outputPart, []error
 		}
 		j := strings.Index(rest[i:], "}}")
 		if j < 0 {
-			errs = append(errs, d.errorf("spec.output", "spec.output: {{ at column %d is not closed", len(out)-len(rest)+i+1))
+			errs = append(errs, d.Errorf("spec.output", "spec.output: {{ at column %d is not closed", len(out)-len(rest)+i+1))
 			break
 		}
 		expr := strings.TrimSpace(rest[i+2 : i+j])
 		rest = rest[i+j+2:]
 		if expr == "" {
-			errs = append(errs, d.errorf("spec.output", "spec.output: empty {{}}"))
+			errs = append(errs, d.Errorf("spec.output", "spec.output: empty {{}}"))
 			continue
 		}
 		ast, iss := env.Compile(expr)
 		if iss.Err() != nil {
 			for _, e := range iss.Errors() {
-				errs = append(errs, d.errorf("spec.output", "spec.output: {{%s}}: CEL column %d: %s", expr, e.Location.Column()+1, e.Message))
+				errs = append(errs, d.Errorf("spec.output", "spec.output: {{%s}}: CEL column %d: %s", expr, e.Location.Column()+1, e.Message))
 			}
 			continue
 		}
 		prog, err := env.Program(ast)
 		if err != nil {
-			errs = append(errs, d.errorf("spec.output", "spec.output: {{%s}}: %v", expr, err))
+			errs = append(errs, d.Errorf("spec.output", "spec.output: {{%s}}: %v", expr, err))
 			continue
 		}
 		parts = append(parts, outputPart{prog: prog})

@@ -1,9 +1,7 @@
 package rules
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,50 +15,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/mamori-dev/mamori/internal/ruledoc"
 	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
 // Error is one problem of a rule file.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return e.File + ": " + e.Msg
-}
+type Error = ruledoc.Error
 
 // document is one parsed rule document, before compiling.
 type document struct {
-	kind, name string
-	file       string
-	line       int
-	obj        *manifest.Object
-	src        []byte // the file, to tell block scalars from inline values
-	builtin    bool
+	*ruledoc.Doc
 
 	rule     *ruleSpec
 	list     *listSpec
 	macro    *macroSpec
 	override *overrideSpec
-}
-
-// at returns the line of the field at path, or of the document.
-func (d *document) at(path string) int {
-	if path == "" || d.obj == nil {
-		return d.line
-	}
-	l, _, _ := d.obj.Locate(path)
-	return l
-}
-
-func (d *document) errorf(path, format string, args ...any) *Error {
-	return &Error{File: d.file, Line: d.at(path), Msg: fmt.Sprintf("%s %s: ", d.kind, d.name) + fmt.Sprintf(format, args...)}
 }
 
 type metadata struct {
@@ -168,7 +138,7 @@ func compileUser(docs []*document) (*Set, error) {
 			shared = append(shared, d)
 		}
 		if d.rule != nil {
-			builtinIDs[d.name] = true
+			builtinIDs[d.Name] = true
 		}
 	}
 	s, err := compile(shared, docs, builtinIDs)
@@ -220,7 +190,7 @@ func builtinDocs() ([]*document, error) {
 		}
 		d, e := parse(path.Join("builtin", name), data)
 		for _, x := range d {
-			x.builtin = true
+			x.Builtin = true
 		}
 		docs = append(docs, d...)
 		errs = append(errs, e...)
@@ -266,60 +236,35 @@ func ruleFiles(target string) ([]string, error) {
 // document: a rule file is the agent's configuration, and anything else in
 // it is a mistake.
 func parse(file string, data []byte) ([]*document, []error) {
-	res := manifest.Parse(file, data)
-	var errs []error
-	for _, p := range res.Errors {
-		errs = append(errs, &Error{File: p.File, Line: p.Line, Msg: p.Message})
+	kinds := []ruledoc.Kind{
+		{Name: KindRule, New: func() any { return &ruleSpec{} }},
+		{Name: KindList, New: func() any { return &listSpec{} }},
+		{Name: KindMacro, New: func() any { return &macroSpec{} }},
+		{Name: KindOverride, New: func() any { return &overrideSpec{} }},
 	}
-	for _, p := range res.Notes {
-		// Duplicate keys and non-objects: in a rule file, both are errors.
-		errs = append(errs, &Error{File: p.File, Line: p.Line, Msg: p.Message})
-	}
-	if len(res.Objects) == 0 && len(errs) == 0 {
-		errs = append(errs, &Error{File: file, Msg: "no rule documents"})
-	}
-	var docs []*document
-	for _, o := range res.Objects {
-		d := &document{kind: o.Kind(), name: o.Name(), file: file, line: o.Line, obj: o, src: data}
-		if o.APIVersion() != APIVersion {
-			errs = append(errs, d.errorf("apiVersion", "apiVersion %q is not supported (want %s)", o.APIVersion(), APIVersion))
-			continue
-		}
-		var spec any
-		switch o.Kind() {
-		case KindRule:
-			d.rule = &ruleSpec{}
-			spec = d.rule
-		case KindList:
-			d.list = &listSpec{}
-			spec = d.list
-		case KindMacro:
-			d.macro = &macroSpec{}
-			spec = d.macro
-		case KindOverride:
-			d.override = &overrideSpec{}
-			spec = d.override
-		default:
-			errs = append(errs, d.errorf("kind", "unknown kind (want %s, %s, %s or %s)", KindRule, KindList, KindMacro, KindOverride))
-			continue
+	return ruledoc.Parse(file, data, APIVersion, kinds, func(doc *ruledoc.Doc, spec any) (*document, []error) {
+		d := &document{Doc: doc}
+		switch s := spec.(type) {
+		case *ruleSpec:
+			d.rule = s
+		case *listSpec:
+			d.list = s
+		case *macroSpec:
+			d.macro = s
+		case *overrideSpec:
+			d.override = s
 		}
 		if e := decodeStrict(d, spec); len(e) > 0 {
-			errs = append(errs, e...)
-			continue
+			return d, e
 		}
-		if e := d.validate(); len(e) > 0 {
-			errs = append(errs, e...)
-			continue
-		}
-		docs = append(docs, d)
-	}
-	return docs, errs
+		return d, d.validate()
+	})
 }
 
 // decodeStrict decodes the document's spec into dst, rejecting unknown and
 // mistyped fields with the line of the field at fault.
 func decodeStrict(d *document, dst any) []error {
-	o := d.obj
+	o := d.Obj
 	var md metadata
 	if _, err := o.Decode("metadata", &md); err != nil {
 		return []error{fieldError(d, err)}
@@ -329,54 +274,30 @@ func decodeStrict(d *document, dst any) []error {
 		return []error{fieldError(d, err)}
 	}
 	if !found {
-		return []error{d.errorf("", "spec is required")}
+		return []error{d.Errorf("", "spec is required")}
 	}
 	// Unknown fields: a strict decode of the JSON form, whose field paths
 	// locate the line. It decodes into a fresh value so that dst keeps
 	// the types the parse tree gave (integers stay int64).
-	raw, err := json.Marshal(o.Data())
-	if err != nil {
-		return []error{d.errorf("", "%v", err)}
+	spec, errs, ok := ruledoc.DecodeFields[metadata](d.Doc)
+	if !ok {
+		return errs
 	}
-	var whole struct {
-		APIVersion string          `json:"apiVersion"`
-		Kind       string          `json:"kind"`
-		Metadata   metadata        `json:"metadata"`
-		Spec       json.RawMessage `json:"spec"`
-	}
-	var errs []error
-	report := func(prefix string, strict []error) {
-		for _, e := range strict {
-			var fe sigsjson.FieldError
-			if !errors.As(e, &fe) {
-				errs = append(errs, d.errorf("", "%v", e))
-				continue
-			}
-			p := prefix + fe.FieldPath()
-			errs = append(errs, d.errorf(p, "%s", strings.Replace(e.Error(), `"`+fe.FieldPath()+`"`, `"`+p+`"`, 1)))
-		}
-	}
-	strict, err := sigsjson.UnmarshalStrict(raw, &whole)
-	if err != nil {
-		return []error{d.errorf("", "%v", err)}
-	}
-	report("", strict)
 	fresh := reflect.New(reflect.TypeOf(dst).Elem()).Interface()
-	strict, err = sigsjson.UnmarshalStrict(whole.Spec, fresh)
+	strict, err := sigsjson.UnmarshalStrict(spec, fresh)
 	if err != nil {
-		return append(errs, d.errorf("spec", "%v", err))
+		return append(errs, d.Errorf("spec", "%v", err))
 	}
-	report("spec.", strict)
-	return errs
+	return append(errs, d.FieldErrors("spec.", strict)...)
 }
 
 func fieldError(d *document, err error) error {
-	line := d.line
+	line := d.Line
 	var fe *manifest.FieldError
 	if errors.As(err, &fe) && fe.Line > 0 {
 		line = fe.Line
 	}
-	return &Error{File: d.file, Line: line, Msg: fmt.Sprintf("%s %s: %v", d.kind, d.name, err)}
+	return &Error{File: d.File, Line: line, Msg: fmt.Sprintf("%s %s: %v", d.Kind, d.Name, err)}
 }
 
 var (
@@ -390,19 +311,19 @@ var (
 func (d *document) validate() []error {
 	var errs []error
 	fail := func(path, format string, args ...any) {
-		errs = append(errs, d.errorf(path, format, args...))
+		errs = append(errs, d.Errorf(path, format, args...))
 	}
 	switch {
-	case d.name == "":
+	case d.Name == "":
 		fail("metadata", "metadata.name is required")
 	case d.rule != nil || d.override != nil:
-		if !idPattern.MatchString(d.name) || len(d.name) > 253 {
-			fail("metadata.name", "metadata.name %q: want a rule ID of lower case letters, digits, '-' and '.'", d.name)
+		if !idPattern.MatchString(d.Name) || len(d.Name) > 253 {
+			fail("metadata.name", "metadata.name %q: want a rule ID of lower case letters, digits, '-' and '.'", d.Name)
 		}
 	default:
-		if !identPattern.MatchString(d.name) {
+		if !identPattern.MatchString(d.Name) {
 			fail("metadata.name", "metadata.name %q: want a CEL identifier (letters, digits, '_'): it is referenced as %s.%s",
-				d.name, map[bool]string{true: "lists", false: "macros"}[d.list != nil], d.name)
+				d.Name, map[bool]string{true: "lists", false: "macros"}[d.list != nil], d.Name)
 		}
 	}
 	switch {
@@ -445,7 +366,7 @@ func (d *document) validate() []error {
 func (d *document) validateRule() []error {
 	var errs []error
 	fail := func(path, format string, args ...any) {
-		errs = append(errs, d.errorf(path, format, args...))
+		errs = append(errs, d.Errorf(path, format, args...))
 	}
 	s := d.rule
 	if strings.TrimSpace(s.Title) == "" {
@@ -548,55 +469,12 @@ func (d *document) validateRule() []error {
 // to a line of the file: a literal block (|) keeps its lines, anything
 // else is reported at the field's line.
 func (d *document) conditionPos(path string, line int) int {
-	keyLine := d.at(path)
-	if line <= 1 {
-		if v := d.valueStart(keyLine); v != 0 {
-			return v
-		}
-		return keyLine
-	}
-	if d.isLiteralBlock(keyLine) {
+	keyLine, block := d.Block(path)
+	switch {
+	case line <= 1 && block != 0:
+		return keyLine + 1 // the value starts on the next line
+	case line > 1 && block == '|':
 		return keyLine + line
 	}
 	return keyLine
 }
-
-// valueStart returns the line a block scalar's value starts on, 0 for an
-// inline value.
-func (d *document) valueStart(keyLine int) int {
-	if d.isLiteralBlock(keyLine) || d.isFoldedBlock(keyLine) {
-		return keyLine + 1
-	}
-	return 0
-}
-
-func (d *document) lineText(n int) []byte {
-	data := d.src
-	for i := 1; i < n && len(data) > 0; i++ {
-		j := bytes.IndexByte(data, '\n')
-		if j < 0 {
-			return nil
-		}
-		data = data[j+1:]
-	}
-	if j := bytes.IndexByte(data, '\n'); j >= 0 {
-		data = data[:j]
-	}
-	return data
-}
-
-func (d *document) blockIndicator(keyLine int) byte {
-	l := d.lineText(keyLine)
-	i := bytes.IndexByte(l, ':')
-	if i < 0 {
-		return 0
-	}
-	v := bytes.TrimSpace(l[i+1:])
-	if len(v) > 0 && (v[0] == '|' || v[0] == '>') {
-		return v[0]
-	}
-	return 0
-}
-
-func (d *document) isLiteralBlock(keyLine int) bool { return d.blockIndicator(keyLine) == '|' }
-func (d *document) isFoldedBlock(keyLine int) bool  { return d.blockIndicator(keyLine) == '>' }
