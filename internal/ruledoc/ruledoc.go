@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -99,6 +103,34 @@ func Parse[T any](file string, data []byte, apiVersion string, kinds []Kind, dec
 			continue
 		}
 		docs = append(docs, t)
+	}
+	return docs, errs
+}
+
+// ParseFiles parses the rule files of targets, files or directories
+// (walked for .yaml, .yml and .json files), in order. Every problem of
+// every file is returned.
+func ParseFiles[T any](targets []string, parse func(file string, data []byte) ([]T, []error)) ([]T, []error) {
+	var docs []T
+	var errs []error
+	for _, target := range targets {
+		found, err := policy.Files(target)
+		if err == nil && len(found) == 0 {
+			err = errors.New("no .yaml, .yml or .json file")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rules: %s: %w", target, err))
+			continue
+		}
+		for _, f := range found {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("read rules: %w", err))
+				continue
+			}
+			ds, e := parse(f, data)
+			docs, errs = append(docs, ds...), append(errs, e...)
+		}
 	}
 	return docs, errs
 }
@@ -221,4 +253,17 @@ func SplitRefs(refs []string) (macros, vars []string) {
 		}
 	}
 	return macros, vars
+}
+
+// Basename declares the CEL function basename(string), the part of a path
+// after its last '/', under overloadID.
+func Basename(overloadID string) cel.EnvOption {
+	return cel.Function("basename", cel.Overload(overloadID, []*cel.Type{cel.StringType}, cel.StringType,
+		cel.UnaryBinding(func(v ref.Val) ref.Val {
+			p, ok := v.(types.String)
+			if !ok {
+				return types.MaybeNoSuchOverloadErr(v)
+			}
+			return p[strings.LastIndexByte(string(p), '/')+1:]
+		})))
 }

@@ -2,11 +2,13 @@ package ruledoc
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/cel"
 	sigsjson "sigs.k8s.io/json"
 )
 
@@ -162,4 +164,38 @@ func FuzzParse(f *testing.F) {
 			d.Block("spec.expr")
 		}
 	})
+}
+
+func TestBasename(t *testing.T) {
+	env, err := cel.NewEnv(Basename("test_basename"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{{"/bin/sh", "sh"}, {"sh", "sh"}, {"/usr/", ""}}
+	for _, tc := range tests {
+		prog, _, errs := CompileBool(env, &Doc{}, "expr", fmt.Sprintf("basename(%q) == %q", tc.in, tc.want), nil)
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		out, _, err := prog.Eval(cel.NoVars())
+		if err != nil || out.Value() != true {
+			t.Errorf("basename(%q) == %q: %v, %v", tc.in, tc.want, out, err)
+		}
+	}
+}
+
+func TestParseFiles(t *testing.T) {
+	parse := func(file string, data []byte) ([]*Doc, []error) {
+		return Parse(file, data, "example/v1", testKinds, decodeThing)
+	}
+	docs, errs := ParseFiles([]string{"testdata/empty.yaml", "testdata/missing", "testdata/mixed.yaml"}, parse)
+	if len(docs) != 1 || docs[0].Name != "first" {
+		t.Errorf("documents %v, want first", docs)
+	}
+	// One bad target hides neither the files before nor those after it.
+	if len(errs) != 6 || errs[0].Error() != "testdata/empty.yaml: no rule documents" ||
+		!strings.HasPrefix(errs[1].Error(), "rules: testdata/missing: ") ||
+		!strings.HasPrefix(errs[2].Error(), "testdata/mixed.yaml:10: ") {
+		t.Errorf("errors %v", errs)
+	}
 }

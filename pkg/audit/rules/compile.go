@@ -107,14 +107,7 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 		cel.Variable("requestObject", cel.DynType),
 		cel.Variable("responseObject", cel.DynType),
 		cel.Variable("checks", cel.ListType(cel.StringType)),
-		cel.Function("basename", cel.Overload("audit_basename_string", []*cel.Type{cel.StringType}, cel.StringType,
-			cel.UnaryBinding(func(v ref.Val) ref.Val {
-				p, ok := v.(types.String)
-				if !ok {
-					return types.MaybeNoSuchOverloadErr(v)
-				}
-				return p[strings.LastIndexByte(string(p), '/')+1:]
-			}))),
+		ruledoc.Basename("audit_basename_string"),
 		cel.Function("startsWithAny", cel.MemberOverload("audit_string_starts_with_any",
 			[]*cel.Type{cel.StringType, cel.ListType(cel.StringType)}, cel.BoolType,
 			cel.BinaryBinding(func(l, r ref.Val) ref.Val {
@@ -156,12 +149,8 @@ func compile(docs []*document, listFlags map[string][]string) (*Set, []error) {
 
 	for _, m := range s.macros {
 		prog, refs, e := compileBool(env, m.doc, "spec.condition", m.doc.macro.Condition)
-		if e != nil {
-			errs = append(errs, e...)
-			continue
-		}
-		m.prog = prog
-		m.deps, m.vars = ruledoc.SplitRefs(refs)
+		m.prog, errs = prog, append(errs, e...)
+		m.deps, m.vars = ruledoc.SplitRefs(refs) // none when it failed
 	}
 	errs = append(errs, macroCycles(s.macros, byName)...)
 

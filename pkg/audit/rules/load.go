@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/mamori-dev/mamori/internal/ruledoc"
 	"github.com/mamori-dev/mamori/pkg/audit"
-	"github.com/mamori-dev/mamori/pkg/policy"
 )
 
 // LoadOptions configure Load.
@@ -138,22 +136,8 @@ func Load(files []string, o LoadOptions) (*Set, error) {
 	if !o.NoBuiltin {
 		docs, errs = builtinDocs()
 	}
-	for _, target := range files {
-		found, err := ruleFiles(target)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, f := range found {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("read rules: %w", err))
-				continue
-			}
-			ds, e := parse(f, data)
-			docs, errs = append(docs, ds...), append(errs, e...)
-		}
-	}
+	ds, e := ruledoc.ParseFiles(files, parse)
+	docs, errs = append(docs, ds...), append(errs, e...)
 	s, e := compile(docs, o.Lists)
 	errs = append(errs, e...)
 	if len(errs) > 0 {
@@ -185,17 +169,6 @@ func LoadBytes(file string, data []byte, o LoadOptions) (*Set, error) {
 func ValidateFiles(files []string) error {
 	_, err := Load(files, LoadOptions{})
 	return err
-}
-
-func ruleFiles(target string) ([]string, error) {
-	files, err := policy.Files(target)
-	if err == nil && len(files) == 0 {
-		err = errors.New("no .yaml, .yml or .json file")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rules: %s: %w", target, err)
-	}
-	return files, nil
 }
 
 // parse reads the documents of one file; a bad document is reported and

@@ -113,14 +113,7 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 
 	opts := []cel.EnvOption{
 		ext.Strings(), ext.Lists(), ext.Network(), envOption(&s.types),
-		cel.Function("basename", cel.Overload("basename_string", []*cel.Type{cel.StringType}, cel.StringType,
-			cel.UnaryBinding(func(v ref.Val) ref.Val {
-				p, ok := v.(types.String)
-				if !ok {
-					return types.MaybeNoSuchOverloadErr(v)
-				}
-				return p[strings.LastIndexByte(string(p), '/')+1:]
-			}))),
+		ruledoc.Basename("basename_string"),
 		// startsWithAny is the prefix test rules make most (paths under
 		// any of a list of directories), without a comprehension's
 		// per-item variable.
@@ -143,12 +136,8 @@ func compile(shared, docs []*document, external map[string]bool) (*Set, error) {
 
 	for _, m := range s.macros {
 		prog, refs, e := compileBool(env, m.doc, "spec.condition", m.doc.macro.Condition)
-		if e != nil {
-			errs = append(errs, e...)
-			continue
-		}
-		m.prog = prog
-		m.deps, m.vars = ruledoc.SplitRefs(refs)
+		m.prog, errs = prog, append(errs, e...)
+		m.deps, m.vars = ruledoc.SplitRefs(refs) // none when it failed
 	}
 	errs = append(errs, macroCycles(s.macros, macros)...)
 	if len(errs) > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"reflect"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/mamori-dev/mamori/internal/ruledoc"
-	"github.com/mamori-dev/mamori/pkg/policy"
 	"github.com/mamori-dev/mamori/pkg/source/manifest"
 )
 
@@ -90,25 +88,7 @@ var (
 // is an error for the load: every problem is reported, as file:line:
 // message.
 func Load(files ...string) (*Set, error) {
-	var docs []*document
-	var errs []error
-	for _, target := range files {
-		found, err := ruleFiles(target)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, f := range found {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("read rules: %w", err))
-				continue
-			}
-			d, e := parse(f, data)
-			docs = append(docs, d...)
-			errs = append(errs, e...)
-		}
-	}
+	docs, errs := ruledoc.ParseFiles(files, parse)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -218,18 +198,6 @@ func Merge(sets ...*Set) (*Set, error) {
 	}
 	s.docs = docs
 	return s, nil
-}
-
-// ruleFiles lists the rule files of a target, sorted.
-func ruleFiles(target string) ([]string, error) {
-	files, err := policy.Files(target)
-	if err == nil && len(files) == 0 {
-		err = errors.New("no .yaml, .yml or .json file")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rules: %s: %w", target, err)
-	}
-	return files, nil
 }
 
 // parse reads the documents of one file. Every document must be a rule
