@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,67 +87,6 @@ func TestFileRedacts(t *testing.T) {
 	}
 	if alerts[1].Event.Process.Args[1] != "--password="+password {
 		t.Error("redaction changed the caller's alert")
-	}
-}
-
-// stalledWriter blocks every Write until released.
-type stalledWriter struct {
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
-	buf     bytes.Buffer
-}
-
-func newStalledWriter() *stalledWriter {
-	return &stalledWriter{entered: make(chan struct{}), release: make(chan struct{})}
-}
-
-func (w *stalledWriter) Write(p []byte) (int, error) {
-	w.once.Do(func() { close(w.entered) })
-	<-w.release
-	return w.buf.Write(p)
-}
-
-// TestQueueFullDrops: a stalled output never stalls Write; what does not
-// fit is dropped, counted, exported and logged.
-func TestQueueFullDrops(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg, MetricsSources{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	w := newStalledWriter()
-	s := NewJSONLines(w, Options{Name: "stdout", QueueSize: 2, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	a := alertsFor(t)[0]
-	if err := s.Write(t.Context(), a); err != nil {
-		t.Fatal(err)
-	}
-	<-w.entered // the worker holds one alert, stuck in the writer
-	full := 0
-	for range 12 {
-		if err := s.Write(t.Context(), a); errors.Is(err, ErrQueueFull) {
-			full++
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if full != 10 || s.Dropped() != 10 {
-		t.Errorf("%d ErrQueueFull, Dropped %d: want 10 beyond the queue of 2", full, s.Dropped())
-	}
-	if got := testutil.ToFloat64(m.dropped.WithLabelValues("stdout")); got != 10 {
-		t.Errorf("mamori_runtime_output_dropped_total{sink=stdout} = %v, want 10", got)
-	}
-	// One log line for the flood, not ten.
-	if n := strings.Count(logs.String(), "output dropped alerts"); n != 1 || !strings.Contains(logs.String(), "sink=stdout") {
-		t.Errorf("drop log:\n%s", logs.String())
-	}
-	close(w.release)
-	if err := s.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(w.buf.String(), "\n"); n != 3 {
-		t.Errorf("%d alerts written, want the 3 queued", n)
 	}
 }
 
