@@ -203,15 +203,10 @@ func runAuditScan(ctx context.Context, stdio IO, fl auditScanFlags, paths []stri
 		source:  "file",
 		ctx:     ctx,
 	}
-	var malformed atomic.Int64
+	report := malformedReporter(stdio.Err, "the summary and mamori_audit_malformed_total count them all")
 	opts := source.Options{Format: format, Stdin: stdio.In, OnMalformed: func(m audit.Malformed) {
-		n := malformed.Add(1)
 		metrics.Malformed("file")
-		if n <= 20 {
-			fmt.Fprintf(stdio.Err, "%s: %v\n", m.Pos, m.Err)
-		} else if n == 21 {
-			fmt.Fprintln(stdio.Err, "(more malformed events: only the first 20 are printed; the summary counts them all)")
-		}
+		report(m)
 	}}
 	var st source.Stats
 	var readErr error
@@ -250,6 +245,21 @@ func runAuditScan(ctx context.Context, stdio IO, fl auditScanFlags, paths []stri
 		return &exitError{code: fl.out.exitCode}
 	}
 	return nil
+}
+
+// malformedReporter prints the first 20 malformed events with their
+// position: enough to find what is wrong, without letting a flood of bad
+// input (a webhook client's, say) flood the log.
+func malformedReporter(w io.Writer, counted string) func(audit.Malformed) {
+	var n atomic.Int64
+	return func(m audit.Malformed) {
+		switch k := n.Add(1); {
+		case k <= 20:
+			fmt.Fprintf(w, "%s: %v\n", m.Pos, m.Err)
+		case k == 21:
+			fmt.Fprintf(w, "(more malformed events: only the first 20 are printed; %s)\n", counted)
+		}
+	}
 }
 
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) {
@@ -353,7 +363,8 @@ func runAuditServe(ctx context.Context, stdio IO, fl auditServeFlags) error {
 	h := server.Handler(server.Config{
 		Queue: q, QueueWait: fl.queueWait, MaxBodyBytes: fl.maxBody, Decode: audit.DecodeEvent,
 		Metrics: metrics, Logger: log,
-		OnMalformed: func(m audit.Malformed) { log.Warn("malformed audit event", "at", m.Pos.String(), "err", m.Err) },
+		// The handler counts them in mamori_audit_malformed_total.
+		OnMalformed: malformedReporter(stdio.Err, "mamori_audit_malformed_total counts them all"),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)

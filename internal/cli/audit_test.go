@@ -228,3 +228,13 @@ func appendLines(t *testing.T, path string, lines ...string) {
 		}
 	}
 }
+
+// TestAuditMalformedFlood: the first 20 bad lines are named, the rest
+// only counted.
+func TestAuditMalformedFlood(t *testing.T) {
+	code, _, errOut := run(t, strings.Repeat("not json\n", 25), "audit", "scan", "-")
+	if code != 0 || strings.Count(errOut, "-:") != 20 || !strings.Contains(errOut, "-:20: ") ||
+		!strings.Contains(errOut, "only the first 20 are printed") || !strings.Contains(errOut, "25 malformed") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
